@@ -1,0 +1,30 @@
+/// The whole configuration file.
+///
+/// Four keys are fixed by the architecture and required: `server.listen`, `server.public_url`,
+/// `mqtt.url` and `storage.path`; everything else has a default. Unknown keys are errors.
+public struct PushgateConfig: Sendable, Decodable {
+    /// `server`: the HTTP front end.
+    public var server: ServerConfig
+    /// `mqtt`: the broker connection.
+    public var mqtt: MQTTConfig
+    /// `storage`: the registry's database.
+    public var storage: StorageConfig
+    /// `limits`: payload size and TTL.
+    public var limits: LimitsConfig
+    /// `logging`: log level.
+    public var logging: LoggingConfig
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case server, mqtt, storage, limits, logging
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self, section: "top level")
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        server = try container.decode(ServerConfig.self, forKey: .server)
+        mqtt = try container.decode(MQTTConfig.self, forKey: .mqtt)
+        storage = try container.decode(StorageConfig.self, forKey: .storage)
+        limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? LimitsConfig()
+        logging = try container.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? LoggingConfig()
+    }
+}

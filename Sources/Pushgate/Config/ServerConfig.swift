@@ -1,0 +1,77 @@
+/// The `server` section: where the HTTP front end listens and the URLs it hands out.
+public struct ServerConfig: Sendable, Decodable {
+    /// `listen`: the address and port to accept HTTP/1.1 and HTTP/2 on.
+    public var listen: HostAndPort
+    /// `public_url`: the scheme, host and port clients reach this service at; every capability
+    /// URL is built on it, and its origin is the VAPID `aud` senders must use.
+    public var publicURL: String
+    /// `tls`: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of cleartext.
+    public var tls: TLSFiles?
+
+    /// A certificate chain and its private key, both PEM.
+    public struct TLSFiles: Sendable, Decodable {
+        /// `certificate`: the PEM certificate chain, leaf first.
+        public var certificate: String
+        /// `private_key`: the PEM private key.
+        public var privateKey: String
+
+        enum CodingKeys: String, CodingKey, CaseIterable {
+            case certificate
+            case privateKey = "private_key"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            try decoder.rejectUnknownKeys(CodingKeys.self, section: "server.tls")
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            guard let certificate = try decoder.existingFile(container, .certificate, what: "certificate"),
+                  let privateKey = try decoder.existingFile(container, .privateKey, what: "private key")
+            else {
+                throw ConfigIssue(codingPath: decoder.codingPath.map(\.stringValue), subject: .value,
+                                  message: "server.tls needs both 'certificate' and 'private_key'",
+                                  hint: "give PEM file paths for both, or remove 'tls' to serve cleartext h2c/HTTP/1.1")
+            }
+            self.certificate = certificate
+            self.privateKey = privateKey
+        }
+    }
+
+    /// The origin of ``publicURL``: what VAPID tokens' `aud` must be.
+    public var origin: String { publicURL }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case listen
+        case publicURL = "public_url"
+        case tls
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self, section: "server")
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let listenText = try container.decode(String.self, forKey: .listen)
+        guard let listen = HostAndPort(parsing: listenText) else {
+            throw decoder.invalid(CodingKeys.listen, "'listen' is '\(listenText)', not host:port",
+                                  hint: "for example 127.0.0.1:8080, 0.0.0.0:443 or [::1]:8080")
+        }
+        guard (0...65535).contains(listen.port) else {
+            throw decoder.invalid(CodingKeys.listen, "port \(listen.port) is outside 0...65535",
+                                  hint: "use a port from 1 to 65535 (0 picks a free port)")
+        }
+        self.listen = listen
+        self.tls = try container.decodeIfPresent(TLSFiles.self, forKey: .tls)
+
+        let urlText = try container.decode(String.self, forKey: .publicURL)
+        guard let url = URLParts(urlText), url.scheme == "http" || url.scheme == "https" else {
+            throw decoder.invalid(CodingKeys.publicURL, "'public_url' is '\(urlText)', not an http(s) URL",
+                                  hint: "for example https://push.example.net or http://127.0.0.1:8080")
+        }
+        guard url.userInfo == nil, !url.hasQueryOrFragment, url.path.isEmpty || url.path == "/" else {
+            throw decoder.invalid(CodingKeys.publicURL, "'public_url' must be an origin: scheme, host and optional port",
+                                  hint: "remove the path, query or user info: Pushgate serves its resources at the root")
+        }
+        if let port = url.port, !(1...65535).contains(port) {
+            throw decoder.invalid(CodingKeys.publicURL, "'public_url' port \(port) is outside 1...65535")
+        }
+        let host = url.host.contains(":") ? "[\(url.host)]" : url.host
+        self.publicURL = "\(url.scheme)://\(host.lowercased())\(url.port.map { ":\($0)" } ?? "")"
+    }
+}

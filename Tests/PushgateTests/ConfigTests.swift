@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+@testable import Pushgate
+
+@Suite("Configuration")
+struct ConfigTests {
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    static let minimal = """
+        server:
+          listen: "127.0.0.1:8080"
+          public_url: "http://127.0.0.1:8080"
+        mqtt:
+          url: "mqtt://127.0.0.1:1883"
+        storage:
+          path: "registry.sqlite"
+        """
+
+    func parse(_ yaml: String) throws(ConfigError) -> PushgateConfig {
+        try ConfigLoader.parse(yaml: yaml, file: "test.yaml", directory: NSTemporaryDirectory())
+    }
+
+    /// Parses and expects an error at `line` whose message contains `message`.
+    func expectError(_ yaml: String, line: Int, column: Int? = nil, message: String, hint: String? = nil,
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            _ = try parse(yaml)
+            Issue.record("expected an error containing '\(message)'", sourceLocation: sourceLocation)
+        } catch {
+            #expect(error.file == "test.yaml", sourceLocation: sourceLocation)
+            #expect(error.line == line, "\(error)", sourceLocation: sourceLocation)
+            if let column { #expect(error.column == column, "\(error)", sourceLocation: sourceLocation) }
+            #expect(error.message.contains(message), "\(error)", sourceLocation: sourceLocation)
+            if let hint { #expect(error.hint?.contains(hint) == true, "\(error)", sourceLocation: sourceLocation) }
+        }
+    }
+
+    @Test("the repository's config.yaml is valid and has the documented defaults")
+    func shippedConfig() throws {
+        let config = try ConfigLoader.load(path: Self.repositoryRoot + "/config.yaml")
+        #expect(config.server.listen == HostAndPort(host: "127.0.0.1", port: 8080))
+        #expect(config.server.publicURL == "http://127.0.0.1:8080")
+        #expect(config.mqtt.host == "127.0.0.1" && config.mqtt.port == 1883 && !config.mqtt.usesTLS)
+        #expect(config.mqtt.protocolVersion == .v5)
+        #expect(config.storage.path == Self.repositoryRoot + "/pushgate.sqlite")
+        #expect(config.limits.maxPayloadBytes == 4096)
+        #expect(config.limits.maxTTLSeconds == 2_419_200)
+        #expect(config.mqtt.topicPrefix == "webpush")
+    }
+
+    @Test("a minimal config gets defaults for everything else")
+    func defaults() throws {
+        let config = try parse(Self.minimal)
+        #expect(config.mqtt.clientID == "pushgate")
+        #expect(config.mqtt.keepAliveSeconds == 30)
+        #expect(config.mqtt.maxInflight == 4096)
+        #expect(config.logging.level == "info")
+        #expect(config.server.tls == nil)
+    }
+
+    @Test("values are parsed: IPv6 listen, mqtts default port, 3.1.1, public URL normalized")
+    func values() throws {
+        let config = try parse(Self.minimal
+            .replacingOccurrences(of: "\"127.0.0.1:8080\"\n", with: "\"[::1]:0\"\n")
+            .replacingOccurrences(of: "http://127.0.0.1:8080", with: "https://Push.Example.NET/")
+            .replacingOccurrences(of: "mqtt://127.0.0.1:1883\"", with: "mqtts://broker.example\"\n  protocol_version: \"3.1.1\""))
+        #expect(config.server.listen == HostAndPort(host: "::1", port: 0))
+        #expect(config.server.publicURL == "https://push.example.net")
+        #expect(config.mqtt.port == 8883 && config.mqtt.usesTLS)
+        #expect(config.mqtt.protocolVersion == .v311)
+    }
+
+    @Test("a typo'd key is an error at its line, with a suggestion")
+    func typo() {
+        expectError(Self.minimal.replacingOccurrences(of: "  public_url:", with: "  pubic_url:"),
+                    line: 3, column: 3, message: "unknown key 'pubic_url' in 'server'", hint: "did you mean 'public_url'?")
+        expectError(Self.minimal + "\nlimits:\n  max_payload: 5000\n", line: 9, column: 3,
+                    message: "unknown key 'max_payload' in 'limits'", hint: "did you mean 'max_payload_bytes'?")
+        expectError(Self.minimal + "\nmqqt:\n  url: x\n", line: 8, column: 1, message: "unknown key 'mqqt'")
+    }
+
+    @Test("bad values name their line and say how to fix them")
+    func badValues() {
+        expectError(Self.minimal.replacingOccurrences(of: "\"127.0.0.1:8080\"\n", with: "\"127.0.0.1:70000\"\n"),
+                    line: 2, message: "port 70000 is outside 0...65535", hint: "1 to 65535")
+        expectError(Self.minimal.replacingOccurrences(of: "\"127.0.0.1:8080\"\n", with: "\"localhost\"\n"),
+                    line: 2, message: "not host:port")
+        expectError(Self.minimal.replacingOccurrences(of: "http://127.0.0.1:8080", with: "ftp://x"),
+                    line: 3, message: "not an http(s) URL")
+        expectError(Self.minimal.replacingOccurrences(of: "http://127.0.0.1:8080", with: "https://push.example/base"),
+                    line: 3, message: "must be an origin")
+        expectError(Self.minimal.replacingOccurrences(of: "mqtt://127.0.0.1:1883", with: "http://broker"),
+                    line: 5, message: "not an mqtt:// or mqtts:// URL")
+        expectError(Self.minimal.replacingOccurrences(of: "mqtt://127.0.0.1:1883", with: "mqtt://user:pw@broker"),
+                    line: 5, message: "must not carry credentials", hint: "password_file")
+        expectError(Self.minimal.replacingOccurrences(of: "mqtt://127.0.0.1:1883\"", with: "mqtt://b\"\n  keepalive_seconds: 1"),
+                    line: 6, message: "outside 5...65535")
+        expectError(Self.minimal.replacingOccurrences(of: "mqtt://127.0.0.1:1883\"", with: "mqtt://b\"\n  keepalive_seconds: soon"),
+                    line: 6, message: "'keepalive_seconds' must be a whole number, found 'soon'")
+        expectError(Self.minimal.replacingOccurrences(of: "mqtt://127.0.0.1:1883\"", with: "mqtt://b\"\n  protocol_version: 4"),
+                    line: 6, message: "unknown MQTT protocol version '4'")
+        expectError(Self.minimal.replacingOccurrences(of: "mqtt://127.0.0.1:1883\"", with: "mqtt://b\"\n  topic_prefix: \"a/#\""),
+                    line: 6, message: "not a valid topic prefix")
+        expectError(Self.minimal.replacingOccurrences(of: "mqtt://127.0.0.1:1883\"", with: "mqtt://b\"\n  clean_start: maybe"),
+                    line: 6, message: "must be true or false")
+        expectError(Self.minimal + "\nlimits:\n  max_payload_bytes: 1000\n", line: 9, message: "outside 4096...1048576")
+        expectError(Self.minimal + "\nlogging:\n  level: loud\n", line: 9, message: "unknown log level 'loud'")
+    }
+
+    @Test("missing files and required keys are errors")
+    func missing() {
+        expectError(Self.minimal.replacingOccurrences(of: "  public_url: \"http://127.0.0.1:8080\"\n", with: "  tls:\n    certificate: /nonexistent/cert.pem\n    private_key: /nonexistent/key.pem\n  public_url: \"https://x\"\n"),
+                    line: 4, message: "certificate '/nonexistent/cert.pem' does not exist")
+        expectError(Self.minimal.replacingOccurrences(of: "  url: \"mqtt://127.0.0.1:1883\"\n", with: "  url: \"mqtt://b\"\n  username: u\n  password_file: missing.txt\n"),
+                    line: 7, message: "password file 'missing.txt' does not exist")
+        expectError(Self.minimal.replacingOccurrences(of: "  url: \"mqtt://127.0.0.1:1883\"\n", with: "  client_id: x\n"),
+                    line: 5, message: "missing required key 'url' in 'mqtt'")
+        expectError(Self.minimal.replacingOccurrences(of: "registry.sqlite", with: "/nonexistent-dir/x.sqlite"),
+                    line: 7, message: "does not exist", hint: "mkdir -p")
+    }
+
+    @Test("YAML syntax errors and empty files are located")
+    func syntax() {
+        expectError("server:\n  listen: [\n", line: 3, message: "YAML syntax")
+        expectError("", line: 1, message: "empty")
+        expectError("- a\n- b\n", line: 1, message: "must be a mapping")
+    }
+
+    @Test("the password comes from a file or the environment, never silently missing")
+    func password() throws {
+        let file = NSTemporaryDirectory() + "pushgate-test-password-\(getpid())"
+        try "s3cret\nignored\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { unlink(file) }
+        let fromFile = try parse(Self.minimal.replacingOccurrences(of: "  url: \"mqtt://127.0.0.1:1883\"\n", with: "  url: \"mqtt://b\"\n  username: u\n  password_file: \(file)\n"))
+        #expect(try fromFile.mqtt.password() == "s3cret")
+        let fromEnv = try parse(Self.minimal.replacingOccurrences(of: "  url: \"mqtt://127.0.0.1:1883\"\n", with: "  url: \"mqtt://b\"\n  username: u\n  password_env: PG_TEST_PW\n"))
+        #expect(try fromEnv.mqtt.password(environment: ["PG_TEST_PW": "x"]) == "x")
+        #expect(throws: ConfigError.self) { try fromEnv.mqtt.password(environment: [:]) }
+    }
+}
