@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Pushgate
+import WebPush
+
+/// `pushgate send`: an application server in one command, to test an install end to end.
+struct SendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Encrypt a message for a subscription (RFC 8291), sign VAPID (RFC 8292) and POST it (RFC 8030).",
+        discussion: """
+            Give the subscription either as --subscription FILE (the JSON a browser or \
+            `POST /subscribe` returns: {"endpoint", "keys": {"p256dh", "auth"}}) or as \
+            --endpoint, --p256dh and --auth.
+            """
+    )
+
+    @Option(help: "A JSON file with {\"endpoint\", \"keys\": {\"p256dh\", \"auth\"}}.")
+    var subscription: String?
+    @Option(help: "The push resource URL.")
+    var endpoint: String?
+    @Option(help: "The subscription's p256dh key (base64url).")
+    var p256dh: String?
+    @Option(help: "The subscription's auth secret (base64url).")
+    var auth: String?
+
+    @Option(help: "VAPID private key: base64url raw, base64url DER, PEM, or @FILE. A new key is made when absent.")
+    var vapidKey: String?
+    @Option(help: "The VAPID sub claim, e.g. mailto:ops@example.com.")
+    var subject: String?
+
+    @Option(help: "The message text.")
+    var message: String = "Hello from pushgate send"
+    @Option(help: "Time to live in seconds.")
+    var ttl: Int = 60
+    @Option(help: "Urgency: very-low, low, normal or high.")
+    var urgency: String?
+    @Option(help: "Topic (replaces an undelivered message with the same topic).")
+    var topic: String?
+    @Option(help: "A PEM CA file to trust for an https endpoint.")
+    var caFile: String?
+
+    func run() async throws {
+        let info = try resolveSubscription()
+        let key: VAPIDSigningKey
+        if let vapidKey {
+            let text = vapidKey.hasPrefix("@") ? try String(contentsOfFile: String(vapidKey.dropFirst()), encoding: .utf8) : vapidKey
+            key = try VAPIDSigningKey(string: text)
+        } else {
+            key = .generate()
+            printError("no --vapid-key: signing with a new key \(key.publicKey.base64URL) (a restricted subscription will refuse it)")
+        }
+        let sender = WebPushSender(vapidKey: key, subject: subject)
+        let response = try await sender.send(Array(message.utf8), to: info, ttl: ttl, urgency: urgency, topic: topic, trustRoots: caFile)
+        print("HTTP \(response.status)")
+        for name in ["Location", "TTL", "Link", "Retry-After"] {
+            if let value = response.header(name) { print("\(name): \(value)") }
+        }
+        if !response.body.isEmpty { print(String(decoding: response.body, as: UTF8.self)) }
+        if !(200..<300).contains(response.status) { throw ExitCode(1) }
+    }
+
+    private func resolveSubscription() throws -> PushSubscriptionInfo {
+        if let subscription {
+            let data = try Data(contentsOf: URL(fileURLWithPath: subscription))
+            return try JSONDecoder().decode(PushSubscriptionInfo.self, from: data)
+        }
+        guard let endpoint, let p256dh, let auth else {
+            throw ValidationError("give --subscription FILE, or all of --endpoint, --p256dh and --auth")
+        }
+        return PushSubscriptionInfo(endpoint: endpoint, p256dh: p256dh, auth: auth)
+    }
+}
+
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

@@ -1,0 +1,28 @@
+"""Shared fixtures for the interop tests: the pushgate binary and helpers."""
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def pushgate_bin() -> Path:
+    """The debug pushgate binary `swift build` made (or $PUSHGATE_BIN)."""
+    if "PUSHGATE_BIN" in os.environ:
+        return Path(os.environ["PUSHGATE_BIN"])
+    bin_dir = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+    path = Path(bin_dir) / "pushgate"
+    assert path.exists(), f"{path} missing: run `swift build` first"
+    return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
