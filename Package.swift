@@ -72,6 +72,7 @@ let package = Package(
             exclude: ["Vectors"],
             swiftSettings: strictSettings
         ),
+        .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge"], swiftSettings: strictSettings),
         .testTarget(name: "PushgateTests", dependencies: ["Pushgate", "WebPush"], swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,359 @@
+import CMosquitto
+import Foundation
+public import Logging
+import Synchronization
+
+/// The state of the broker connection.
+public enum MQTTConnectionState: Hashable, Sendable, CustomStringConvertible {
+    /// Connecting (or waiting to reconnect after a failure).
+    case connecting
+    /// Connected: the broker accepted the CONNECT.
+    case connected
+    /// Not connected; the reason of the last failure. The bridge keeps retrying.
+    case disconnected(reason: String)
+    /// Shut down for good.
+    case shutDown
+
+    public var description: String {
+        switch self {
+        case .connecting: "connecting"
+        case .connected: "connected"
+        case .disconnected(let reason): "disconnected (\(reason))"
+        case .shutDown: "shut down"
+        }
+    }
+}
+
+/// A handle returned by ``MQTTBridge/subscribe(_:qos:handler:)``; pass it to
+/// ``MQTTBridge/unsubscribe(_:)``.
+public struct MQTTSubscription: Hashable, Sendable {
+    /// The topic filter.
+    public let filter: String
+    let id: Int
+}
+
+/// One shared, self-healing connection to an MQTT broker over libmosquitto.
+///
+/// - ``publish(topic:payload:qos:retain:properties:)`` returns when the broker acknowledged
+///   (QoS 1: PUBACK) or the packet was written to the socket (QoS 0). While disconnected it
+///   fails at once with ``MQTTBridgeError/brokerUnavailable(_:)``: nothing is parked to go out
+///   later. A publish in flight when the connection drops fails with
+///   ``MQTTBridgeError/connectionLost``: the broker may or may not have it (at-least-once).
+/// - ``subscribe(_:qos:handler:)`` registers a handler; subscriptions are restored after every
+///   reconnect. Handlers run on libmosquitto's network thread: keep them short.
+/// - The bridge reconnects by itself with exponential backoff and jitter. Each connection uses
+///   a fresh libmosquitto handle, so no message of a dead connection is ever re-sent behind
+///   the caller's back.
+/// - ``shutdown(deadline:)`` drains what is in flight, disconnects and joins the thread.
+public final class MQTTBridge: Sendable {
+    /// The configuration it connects with.
+    public let configuration: MQTTBridgeConfiguration
+    let core: Core
+
+    /// Creates the bridge and starts connecting in the background.
+    public init(configuration: MQTTBridgeConfiguration, logger: Logger = Logger(label: "pushgate.mqtt")) {
+        self.configuration = configuration
+        self.core = Core(configuration: configuration, logger: logger)
+        core.start()
+    }
+
+    /// The current connection state.
+    public var state: MQTTConnectionState { core.state }
+
+    /// Whether the broker connection is up.
+    public var isConnected: Bool { core.state == .connected }
+
+    /// Counters for metrics and tests.
+    public var statistics: MQTTBridgeStatistics { core.statistics }
+
+    /// Waits until connected, or throws ``MQTTBridgeError/brokerUnavailable(_:)`` with the last
+    /// failure once `timeout` has passed.
+    public func waitUntilConnected(timeout: Duration = .seconds(10)) async throws(MQTTBridgeError) {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            switch core.state {
+            case .connected: return
+            case .shutDown: throw .shutDown
+            case .connecting, .disconnected: break
+            }
+            if ContinuousClock.now >= deadline {
+                throw .brokerUnavailable("not connected after \(timeout): \(core.state)")
+            }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    /// Publishes a message and returns once the broker has it.
+    ///
+    /// - Parameters:
+    ///   - topic: the topic (no wildcards).
+    ///   - payload: the bytes, sent unchanged.
+    ///   - qos: `.atLeastOnce` waits for PUBACK; `.atMostOnce` for the socket write.
+    ///   - retain: the MQTT retain flag.
+    ///   - properties: MQTT 5 properties (dropped on an MQTT 3.1.1 connection).
+    /// - Throws: ``MQTTBridgeError``.
+    @discardableResult
+    public func publish<Payload: Collection<UInt8>>(
+        topic: String,
+        payload: Payload,
+        qos: MQTTQoS = .atLeastOnce,
+        retain: Bool = false,
+        properties: MQTTProperties = MQTTProperties()
+    ) async throws(MQTTBridgeError) -> MQTTPublishAck {
+        do {
+            return try await core.publish(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
+        } catch let error as MQTTBridgeError {
+            throw error
+        } catch {
+            throw .client(code: -1, message: "\(error)")
+        }
+    }
+
+    /// Subscribes to a topic filter. When connected, returns after the broker's SUBACK (and
+    /// throws if it refused); otherwise the subscription is made on the next connect. Either
+    /// way it is restored after every reconnect until ``unsubscribe(_:)``.
+    ///
+    /// `handler` runs on libmosquitto's network thread for every matching message.
+    @discardableResult
+    public func subscribe(
+        _ filter: String,
+        qos: MQTTQoS = .atLeastOnce,
+        handler: @escaping @Sendable (MQTTMessage) -> Void
+    ) async throws(MQTTBridgeError) -> MQTTSubscription {
+        do {
+            return try await core.subscribe(filter, qos: qos, handler: handler)
+        } catch let error as MQTTBridgeError {
+            throw error
+        } catch {
+            throw .client(code: -1, message: "\(error)")
+        }
+    }
+
+    /// Stops a subscription.
+    public func unsubscribe(_ subscription: MQTTSubscription) {
+        core.unsubscribe(subscription)
+    }
+
+    /// Refuses new publishes, waits up to `deadline` for those in flight to be acknowledged,
+    /// disconnects cleanly and joins the network thread. Publishes still in flight after the
+    /// deadline fail with ``MQTTBridgeError/connectionLost``.
+    public func shutdown(deadline: Duration = .seconds(5)) async {
+        await core.shutdown(deadline: deadline)
+    }
+}
+
+/// What the bridge has done so far.
+public struct MQTTBridgeStatistics: Sendable {
+    /// Successful connects (CONNACK accepted).
+    public var connects = 0
+    /// Connections lost or refused.
+    public var disconnects = 0
+    /// Publishes acknowledged by the broker.
+    public var published = 0
+    /// Publishes that failed.
+    public var failed = 0
+    /// Messages received on subscriptions.
+    public var received = 0
+    /// Publishes awaiting an ack right now.
+    public var inFlight = 0
+}
+
+// MARK: - Core
+
+extension MQTTBridge {
+    /// The shared state behind the public API, also the userdata of libmosquitto's callbacks.
+    final class Core: Sendable {
+        /// The libmosquitto handle of the current connection. In threaded mode libmosquitto
+        /// serializes access to a handle internally; publishers hold ``connection``'s lock while
+        /// they use it so that the network thread cannot destroy it underneath them.
+        struct Handle: @unchecked Sendable {
+            let pointer: OpaquePointer
+        }
+
+        struct Connection {
+            var handle: Handle?
+            var connected = false
+            var state: MQTTConnectionState = .connecting
+            var shuttingDown = false
+            var statistics = MQTTBridgeStatistics()
+        }
+
+        struct Subscription {
+            var id: Int
+            var filter: String
+            var qos: MQTTQoS
+            var handler: @Sendable (MQTTMessage) -> Void
+        }
+
+        let configuration: MQTTBridgeConfiguration
+        let logger: Logger
+        let connection = Mutex(Connection())
+        let pending = PendingAcks()
+        let window: PublishWindow
+        let subscriptions = Mutex<(nextID: Int, entries: [Subscription])>((0, []))
+        /// Wakes the network thread from a reconnect backoff (shutdown).
+        let wakeup = DispatchSemaphore(value: 0)
+        /// Signalled when the network thread has exited.
+        let exited = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+        init(configuration: MQTTBridgeConfiguration, logger: Logger) {
+            precondition(Mosquitto.initialized, "mosquitto_lib_init failed")
+            self.configuration = configuration
+            self.logger = logger
+            self.window = PublishWindow(capacity: configuration.maxInflight)
+        }
+
+        var state: MQTTConnectionState { connection.withLock { $0.state } }
+
+        var statistics: MQTTBridgeStatistics {
+            var statistics = connection.withLock { $0.statistics }
+            statistics.inFlight = pending.count
+            return statistics
+        }
+
+        var userdata: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
+
+        func start() {
+            let thread = Thread { [self] in
+                runNetworkLoop()
+                let waiters = exited.withLock { state in
+                    state.done = true
+                    defer { state.waiters.removeAll() }
+                    return state.waiters
+                }
+                for waiter in waiters { waiter.resume() }
+            }
+            thread.name = "pushgate-mqtt"
+            thread.start()
+        }
+
+        // MARK: Publish
+
+        func publish<Payload: Collection<UInt8>>(
+            topic: String, payload: Payload, qos: MQTTQoS, retain: Bool, properties: MQTTProperties
+        ) async throws -> MQTTPublishAck {
+            // Fail fast while down: a 503 must mean "not sent".
+            try connection.withLock { connection in
+                if connection.shuttingDown { throw MQTTBridgeError.shutDown }
+                guard connection.connected else { throw MQTTBridgeError.brokerUnavailable(connection.state.description) }
+            }
+            try await window.acquire()
+            defer { window.release() }
+
+            let sendProperties = configuration.protocolVersion == .v5 && !properties.isEmpty
+            var propertyList = sendProperties ? Mosquitto.propertyList(properties) : nil
+            defer { mosquitto_property_free_all(&propertyList) }
+
+            let code: Int32
+            do {
+                code = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+                    let failure: MQTTBridgeError? = connection.withLock { connection in
+                        if connection.shuttingDown { return .shutDown }
+                        guard connection.connected, let handle = connection.handle else {
+                            return .brokerUnavailable(connection.state.description)
+                        }
+                        var mid: Int32 = 0
+                        let rc = Self.withContiguousBytes(payload) { bytes in
+                            mosquitto_publish_v5(handle.pointer, &mid, topic, Int32(bytes.count), bytes.baseAddress,
+                                                 Int32(qos.rawValue), retain, propertyList)
+                        }
+                        guard rc == MOSQ_ERR_SUCCESS.rawValue else { return Mosquitto.error(rc, topic: topic) }
+                        // Registered under the connection lock, so a disconnect either sees this
+                        // entry (and fails it) or happened before the publish (and we refused).
+                        pending.register(mid) { continuation.resume(with: $0) }
+                        return nil
+                    }
+                    if let failure { continuation.resume(throwing: failure) }
+                }
+            } catch {
+                connection.withLock { $0.statistics.failed += 1 }
+                throw error
+            }
+            if code >= 0x80 {
+                connection.withLock { $0.statistics.failed += 1 }
+                throw MQTTBridgeError.rejected(reasonCode: Int(code), reason: Mosquitto.reasonText(code))
+            }
+            connection.withLock { $0.statistics.published += 1 }
+            return MQTTPublishAck(reasonCode: Int(code))
+        }
+
+        static func withContiguousBytes<Payload: Collection<UInt8>, R>(_ payload: Payload, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+            if let result = payload.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
+                return result
+            }
+            return Array(payload).withUnsafeBytes(body)
+        }
+
+        // MARK: Subscribe
+
+        func subscribe(_ filter: String, qos: MQTTQoS, handler: @escaping @Sendable (MQTTMessage) -> Void) async throws -> MQTTSubscription {
+            guard mosquitto_sub_topic_check(filter) == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTBridgeError.invalidTopic(filter) }
+            let id = subscriptions.withLock { state in
+                state.nextID += 1
+                state.entries.append(Subscription(id: state.nextID, filter: filter, qos: qos, handler: handler))
+                return state.nextID
+            }
+            let code: Int32? = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32?, any Error>) in
+                let sent: Bool = connection.withLock { connection in
+                    guard connection.connected, let handle = connection.handle else { return false }
+                    var mid: Int32 = 0
+                    let rc = mosquitto_subscribe_v5(handle.pointer, &mid, filter, Int32(qos.rawValue), 0, nil)
+                    guard rc == MOSQ_ERR_SUCCESS.rawValue else { return false }
+                    pending.register(mid) { result in continuation.resume(with: result.map { Optional($0) }) }
+                    return true
+                }
+                // Not connected: it is sent with the others on the next connect.
+                if !sent { continuation.resume(returning: nil) }
+            }
+            if let code, code >= 0x80 {
+                unsubscribe(MQTTSubscription(filter: filter, id: id))
+                throw MQTTBridgeError.rejected(reasonCode: Int(code), reason: Mosquitto.reasonText(code))
+            }
+            return MQTTSubscription(filter: filter, id: id)
+        }
+
+        func unsubscribe(_ subscription: MQTTSubscription) {
+            let stillUsed = subscriptions.withLock { state in
+                state.entries.removeAll { $0.id == subscription.id }
+                return state.entries.contains { $0.filter == subscription.filter }
+            }
+            guard !stillUsed else { return }
+            connection.withLock { connection in
+                guard connection.connected, let handle = connection.handle else { return }
+                mosquitto_unsubscribe_v5(handle.pointer, nil, subscription.filter, nil)
+            }
+        }
+
+        // MARK: Shutdown
+
+        func shutdown(deadline: Duration) async {
+            let alreadyDown = connection.withLock { connection in
+                defer { connection.shuttingDown = true }
+                return connection.shuttingDown
+            }
+            if !alreadyDown {
+                window.failWaiters(.shutDown)
+                // Drain: wait for in-flight acks, at most until the deadline.
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.pending.waitUntilDrained() }
+                    group.addTask { try? await Task.sleep(for: deadline) }
+                    await group.next()
+                    group.cancelAll()
+                }
+                connection.withLock { connection in
+                    if let handle = connection.handle {
+                        mosquitto_disconnect_v5(handle.pointer, 0, nil)
+                    }
+                }
+                wakeup.signal()
+            }
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = exited.withLock { state in
+                    if !state.done { state.waiters.append(continuation) }
+                    return state.done
+                }
+                if done { continuation.resume() }
+            }
+        }
+    }
+}

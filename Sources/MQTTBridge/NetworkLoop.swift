@@ -1,0 +1,202 @@
+import CMosquitto
+import Foundation
+
+extension MQTTBridge.Core {
+    /// The network thread: connect, run libmosquitto's loop until the connection ends, clean up,
+    /// back off, repeat, until shutdown.
+    func runNetworkLoop() {
+        var attempt = 0
+        while !connection.withLock({ $0.shuttingDown }) {
+            setState(.connecting)
+            guard let pointer = mosquitto_new(configuration.clientID, configuration.cleanStart, userdata) else {
+                logger.error("mosquitto_new failed")
+                backOff(attempt: &attempt)
+                continue
+            }
+            let handle = Handle(pointer: pointer)
+            var reason = "connection closed"
+            let rc = configure(handle)
+            if rc == MOSQ_ERR_SUCCESS.rawValue {
+                let connectRC = mosquitto_connect_bind_v5(pointer, configuration.host, Int32(configuration.port),
+                                                          Int32(configuration.keepAliveSeconds), nil, nil)
+                if connectRC == MOSQ_ERR_SUCCESS.rawValue {
+                    connection.withLock { $0.handle = handle }
+                    // Blocks in poll() until traffic, a publisher's wake-up, or the 1 s timeout
+                    // (for keepalive); returns an error once the connection is gone.
+                    var loopRC: Int32 = MOSQ_ERR_SUCCESS.rawValue
+                    while loopRC == MOSQ_ERR_SUCCESS.rawValue {
+                        loopRC = mosquitto_loop(pointer, 1000, 1)
+                    }
+                    reason = connection.withLock { $0.state }.disconnectReason ?? Mosquitto.errorText(loopRC)
+                } else {
+                    reason = "cannot connect to \(configuration.host):\(configuration.port): \(Mosquitto.errorText(connectRC))"
+                    if connectRC == MOSQ_ERR_ERRNO.rawValue { reason += " (\(String(cString: strerror(errno))))" }
+                }
+            } else {
+                reason = "invalid client settings: \(Mosquitto.errorText(rc))"
+            }
+            let wasConnected = connectionEnded(reason: reason)
+            mosquitto_destroy(pointer)
+            if connection.withLock({ $0.shuttingDown }) { break }
+            if wasConnected { attempt = 0 }
+            backOff(attempt: &attempt)
+        }
+        setState(.shutDown)
+    }
+
+    /// Applies protocol version, credentials, TLS and callbacks to a new handle.
+    private func configure(_ handle: Handle) -> Int32 {
+        let pointer = handle.pointer
+        mosquitto_threaded_set(pointer, true)
+        let version = configuration.protocolVersion == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
+        var rc = mosquitto_int_option(pointer, MOSQ_OPT_PROTOCOL_VERSION, version)
+        // The send quota for MQTT 3.1.1 (MQTT 5 takes the broker's receive maximum instead).
+        rc = rc != 0 ? rc : mosquitto_int_option(pointer, MOSQ_OPT_SEND_MAXIMUM, Int32(configuration.maxInflight))
+        rc = rc != 0 ? rc : mosquitto_int_option(pointer, MOSQ_OPT_TCP_NODELAY, 1)
+        if let username = configuration.username {
+            rc = rc != 0 ? rc : mosquitto_username_pw_set(pointer, username, configuration.password)
+        }
+        if let tls = configuration.tls {
+            if tls.caFile == nil {
+                rc = rc != 0 ? rc : mosquitto_int_option(pointer, MOSQ_OPT_TLS_USE_OS_CERTS, 1)
+            }
+            rc = rc != 0 ? rc : mosquitto_tls_set(pointer, tls.caFile, tls.caFile == nil ? "/etc/ssl/certs" : nil,
+                                                  tls.certificateFile, tls.privateKeyFile, nil)
+        }
+        mosquitto_connect_v5_callback_set(pointer) { _, userdata, rc, _, properties in
+            MQTTBridge.Core.from(userdata)?.didConnect(rc: rc, properties: properties)
+        }
+        mosquitto_disconnect_v5_callback_set(pointer) { _, userdata, rc, _ in
+            MQTTBridge.Core.from(userdata)?.didDisconnect(rc: rc)
+        }
+        mosquitto_publish_v5_callback_set(pointer) { _, userdata, mid, reasonCode, _ in
+            MQTTBridge.Core.from(userdata)?.pending.acknowledge(mid, code: reasonCode)
+        }
+        mosquitto_subscribe_v5_callback_set(pointer) { _, userdata, mid, count, granted, _ in
+            let code = count > 0 ? (granted?[0] ?? 0x80) : 0x80
+            MQTTBridge.Core.from(userdata)?.pending.acknowledge(mid, code: code)
+        }
+        mosquitto_message_v5_callback_set(pointer) { _, userdata, message, properties in
+            guard let message else { return }
+            MQTTBridge.Core.from(userdata)?.didReceive(message.pointee, properties: properties)
+        }
+        return rc
+    }
+
+    static func from(_ userdata: UnsafeMutableRawPointer?) -> MQTTBridge.Core? {
+        userdata.map { Unmanaged<MQTTBridge.Core>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    // MARK: Callbacks (libmosquitto's network thread)
+
+    private func didConnect(rc: Int32, properties: OpaquePointer?) {
+        guard rc == 0 else {
+            // MQTT 5 reason codes (0x80+) and MQTT 3.1.1 CONNACK codes (1-5) have different texts.
+            let text = configuration.protocolVersion == .v5 ? Mosquitto.reasonText(rc) : String(cString: mosquitto_connack_string(rc))
+            logger.warning("broker refused the connection", metadata: ["reason": "\(text)"])
+            setState(.disconnected(reason: "connection refused: \(text)"))
+            return
+        }
+        let receiveMaximum = Mosquitto.readInt16(properties, MQTT_PROP_RECEIVE_MAXIMUM).map(Int.init) ?? 65535
+        window.setCapacity(min(configuration.maxInflight, receiveMaximum))
+        let handle = connection.withLock { connection -> Handle? in
+            connection.connected = true
+            connection.state = .connected
+            connection.statistics.connects += 1
+            return connection.handle
+        }
+        // Restore every subscription on the new connection.
+        if let handle {
+            let filters = subscriptions.withLock { state in
+                Dictionary(state.entries.map { ($0.filter, $0.qos.rawValue) }, uniquingKeysWith: max)
+            }
+            for (filter, qos) in filters {
+                mosquitto_subscribe_v5(handle.pointer, nil, filter, Int32(qos), 0, nil)
+            }
+        }
+        logger.info("connected to MQTT broker", metadata: [
+            "broker": "\(configuration.host):\(configuration.port)",
+            "window": "\(min(configuration.maxInflight, receiveMaximum))",
+            "subscriptions": "\(subscriptions.withLock { $0.entries.count })",
+        ])
+    }
+
+    private func didDisconnect(rc: Int32) {
+        if rc != 0 {
+            let reason = configuration.protocolVersion == .v5 && rc >= 0x80 ? Mosquitto.reasonText(rc) : Mosquitto.errorText(rc)
+            connection.withLock { connection in
+                if case .disconnected = connection.state { return }
+                connection.state = .disconnected(reason: reason)
+            }
+        }
+        _ = connectionEnded(reason: nil)
+    }
+
+    private func didReceive(_ message: mosquitto_message, properties: OpaquePointer?) {
+        let topic = String(cString: message.topic)
+        let handlers = subscriptions.withLock { state in
+            state.entries.filter { entry in
+                var matches = false
+                mosquitto_topic_matches_sub(entry.filter, message.topic, &matches)
+                return matches
+            }.map(\.handler)
+        }
+        guard !handlers.isEmpty else { return }
+        let payload = message.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(message.payloadlen))) } ?? []
+        let received = MQTTMessage(
+            topic: topic, payload: payload, qos: Int(message.qos), retain: message.retain,
+            properties: Mosquitto.properties(from: properties)
+        )
+        connection.withLock { $0.statistics.received += 1 }
+        for handler in handlers { handler(received) }
+    }
+
+    // MARK: State
+
+    /// Marks the connection gone: publishers can no longer use the handle, and everything
+    /// waiting on it fails. Idempotent. Returns whether it had been connected.
+    @discardableResult
+    private func connectionEnded(reason: String?) -> Bool {
+        let wasConnected = connection.withLock { connection -> Bool in
+            let was = connection.connected
+            connection.connected = false
+            connection.handle = nil
+            if was { connection.statistics.disconnects += 1 }
+            if let reason, !connection.shuttingDown {
+                if case .disconnected = connection.state {} else { connection.state = .disconnected(reason: reason) }
+            }
+            return was
+        }
+        pending.failAll(.connectionLost)
+        window.failWaiters(.brokerUnavailable(reason ?? "connection lost"))
+        if wasConnected {
+            logger.warning("lost the MQTT broker connection", metadata: ["reason": "\(reason ?? state.description)"])
+        }
+        return wasConnected
+    }
+
+    private func setState(_ state: MQTTConnectionState) {
+        connection.withLock { connection in
+            // Keep the last failure visible while retrying, so /readyz and errors can show it.
+            if state == .connecting, case .disconnected = connection.state { return }
+            connection.state = state
+        }
+    }
+
+    /// Sleeps for the next backoff delay (exponential with jitter, capped), or until shutdown.
+    private func backOff(attempt: inout Int) {
+        let base = Double(configuration.reconnectInitialDelayMilliseconds) * pow(2, Double(min(attempt, 20)))
+        let capped = min(base, Double(configuration.reconnectMaxDelayMilliseconds))
+        // "Equal jitter": half fixed, half random, so a fleet of gateways does not reconnect in step.
+        let delay = capped / 2 + Double.random(in: 0...(capped / 2))
+        attempt += 1
+        _ = wakeup.wait(timeout: .now() + .milliseconds(Int(delay)))
+    }
+}
+
+extension MQTTConnectionState {
+    var disconnectReason: String? {
+        if case .disconnected(let reason) = self { return reason }
+        return nil
+    }
+}
