@@ -57,6 +57,12 @@ public final class MQTTBridge: Sendable {
         core.start()
     }
 
+    /// A bridge dropped without ``shutdown(deadline:)`` still stops its network thread, so it
+    /// never outlives its owner (in-flight publishes then fail with ``MQTTBridgeError/connectionLost``).
+    deinit {
+        core.stop()
+    }
+
     /// The current connection state.
     public var state: MQTTConnectionState { core.state }
 
@@ -175,7 +181,24 @@ extension MQTTBridge {
             var connected = false
             var state: MQTTConnectionState = .connecting
             var shuttingDown = false
-            var statistics = MQTTBridgeStatistics()
+        }
+
+        /// What libmosquitto's callbacks report, applied by the network thread once
+        /// `mosquitto_loop` has returned. Callbacks run while libmosquitto holds its own mutexes,
+        /// and publishers hold ``connection``'s lock while they call into libmosquitto; so a
+        /// callback must never take ``connection``'s lock, or the two threads can deadlock.
+        struct Events {
+            var connack: (code: Int32, receiveMaximum: Int)?
+            var disconnectReason: String?
+        }
+
+        /// Counters, updated without taking any lock another thread holds across libmosquitto calls.
+        struct Counters: ~Copyable {
+            let connects = Atomic<Int>(0)
+            let disconnects = Atomic<Int>(0)
+            let published = Atomic<Int>(0)
+            let failed = Atomic<Int>(0)
+            let received = Atomic<Int>(0)
         }
 
         struct Subscription {
@@ -188,6 +211,10 @@ extension MQTTBridge {
         let configuration: MQTTBridgeConfiguration
         let logger: Logger
         let connection = Mutex(Connection())
+        let events = Mutex(Events())
+        let counters = Counters()
+        /// The network thread's name (unique per bridge, within Linux's 15 characters).
+        let threadName: String
         let pending = PendingAcks()
         let window: PublishWindow
         let subscriptions = Mutex<(nextID: Int, entries: [Subscription])>((0, []))
@@ -201,14 +228,22 @@ extension MQTTBridge {
             self.configuration = configuration
             self.logger = logger
             self.window = PublishWindow(capacity: configuration.maxInflight)
+            self.threadName = "pgmqtt-\(Core.instances.add(1, ordering: .relaxed).newValue)"
         }
+
+        private static let instances = Atomic<Int>(0)
 
         var state: MQTTConnectionState { connection.withLock { $0.state } }
 
         var statistics: MQTTBridgeStatistics {
-            var statistics = connection.withLock { $0.statistics }
-            statistics.inFlight = pending.count
-            return statistics
+            MQTTBridgeStatistics(
+                connects: counters.connects.load(ordering: .relaxed),
+                disconnects: counters.disconnects.load(ordering: .relaxed),
+                published: counters.published.load(ordering: .relaxed),
+                failed: counters.failed.load(ordering: .relaxed),
+                received: counters.received.load(ordering: .relaxed),
+                inFlight: pending.count
+            )
         }
 
         var userdata: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
@@ -223,7 +258,7 @@ extension MQTTBridge {
                 }
                 for waiter in waiters { waiter.resume() }
             }
-            thread.name = "pushgate-mqtt"
+            thread.name = threadName
             thread.start()
         }
 
@@ -266,14 +301,14 @@ extension MQTTBridge {
                     if let failure { continuation.resume(throwing: failure) }
                 }
             } catch {
-                connection.withLock { $0.statistics.failed += 1 }
+                counters.failed.add(1, ordering: .relaxed)
                 throw error
             }
             if code >= 0x80 {
-                connection.withLock { $0.statistics.failed += 1 }
+                counters.failed.add(1, ordering: .relaxed)
                 throw MQTTBridgeError.rejected(reasonCode: Int(code), reason: Mosquitto.reasonText(code))
             }
-            connection.withLock { $0.statistics.published += 1 }
+            counters.published.add(1, ordering: .relaxed)
             return MQTTPublishAck(reasonCode: Int(code))
         }
 
@@ -325,6 +360,16 @@ extension MQTTBridge {
         }
 
         // MARK: Shutdown
+
+        /// Stops at once: refuses publishes, disconnects, wakes the network thread so it exits.
+        func stop() {
+            connection.withLock { connection in
+                connection.shuttingDown = true
+                if let handle = connection.handle { mosquitto_disconnect_v5(handle.pointer, 0, nil) }
+            }
+            window.failWaiters(.shutDown)
+            wakeup.signal()
+        }
 
         func shutdown(deadline: Duration) async {
             let alreadyDown = connection.withLock { connection in

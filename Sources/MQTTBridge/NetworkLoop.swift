@@ -26,7 +26,9 @@ extension MQTTBridge.Core {
                     var loopRC: Int32 = MOSQ_ERR_SUCCESS.rawValue
                     while loopRC == MOSQ_ERR_SUCCESS.rawValue {
                         loopRC = mosquitto_loop(pointer, 1000, 1)
+                        applyEvents(handle)
                     }
+                    applyEvents(handle)
                     reason = connection.withLock { $0.state }.disconnectReason ?? Mosquitto.errorText(loopRC)
                 } else {
                     reason = "cannot connect to \(configuration.host):\(configuration.port): \(Mosquitto.errorText(connectRC))"
@@ -90,6 +92,34 @@ extension MQTTBridge.Core {
     // MARK: Callbacks (libmosquitto's network thread)
 
     private func didConnect(rc: Int32, properties: OpaquePointer?) {
+        let receiveMaximum = Mosquitto.readInt16(properties, MQTT_PROP_RECEIVE_MAXIMUM).map(Int.init) ?? 65535
+        events.withLock { $0.connack = (rc, receiveMaximum) }
+    }
+
+    private func didDisconnect(rc: Int32) {
+        guard rc != 0 else { return }
+        let reason = configuration.protocolVersion == .v5 && rc >= 0x80 ? Mosquitto.reasonText(rc) : Mosquitto.errorText(rc)
+        events.withLock { $0.disconnectReason = reason }
+    }
+
+    // MARK: Events (network thread, outside libmosquitto)
+
+    /// Applies what the callbacks reported during the last `mosquitto_loop` call.
+    private func applyEvents(_ handle: Handle) {
+        let (connack, disconnectReason) = events.withLock { events in
+            defer { events = Events() }
+            return (events.connack, events.disconnectReason)
+        }
+        if let reason = disconnectReason {
+            connection.withLock { connection in
+                if case .disconnected = connection.state { return }
+                connection.state = .disconnected(reason: reason)
+            }
+        }
+        if let connack { connected(code: connack.code, receiveMaximum: connack.receiveMaximum, handle: handle) }
+    }
+
+    private func connected(code rc: Int32, receiveMaximum: Int, handle: Handle) {
         guard rc == 0 else {
             // MQTT 5 reason codes (0x80+) and MQTT 3.1.1 CONNACK codes (1-5) have different texts.
             let text = configuration.protocolVersion == .v5 ? Mosquitto.reasonText(rc) : String(cString: mosquitto_connack_string(rc))
@@ -97,21 +127,24 @@ extension MQTTBridge.Core {
             setState(.disconnected(reason: "connection refused: \(text)"))
             return
         }
-        let receiveMaximum = Mosquitto.readInt16(properties, MQTT_PROP_RECEIVE_MAXIMUM).map(Int.init) ?? 65535
         window.setCapacity(min(configuration.maxInflight, receiveMaximum))
-        let handle = connection.withLock { connection -> Handle? in
+        connection.withLock { connection in
             connection.connected = true
             connection.state = .connected
-            connection.statistics.connects += 1
-            return connection.handle
         }
+        counters.connects.add(1, ordering: .relaxed)
         // Restore every subscription on the new connection.
-        if let handle {
-            let filters = subscriptions.withLock { state in
-                Dictionary(state.entries.map { ($0.filter, $0.qos.rawValue) }, uniquingKeysWith: max)
-            }
-            for (filter, qos) in filters {
-                mosquitto_subscribe_v5(handle.pointer, nil, filter, Int32(qos), 0, nil)
+        let filters = subscriptions.withLock { state in
+            Dictionary(state.entries.map { ($0.filter, $0.qos.rawValue) }, uniquingKeysWith: max)
+        }
+        for (filter, qos) in filters {
+            var mid: Int32 = 0
+            guard mosquitto_subscribe_v5(handle.pointer, &mid, filter, Int32(qos), 0, nil) == MOSQ_ERR_SUCCESS.rawValue else { continue }
+            // Collect the SUBACK so it does not linger in the table; a refusal is worth a log line.
+            pending.register(mid) { [logger] result in
+                if case .success(let code) = result, code >= 0x80 {
+                    logger.error("broker refused a restored subscription", metadata: ["filter": "\(filter)", "reason": "\(Mosquitto.reasonText(code))"])
+                }
             }
         }
         logger.info("connected to MQTT broker", metadata: [
@@ -119,17 +152,6 @@ extension MQTTBridge.Core {
             "window": "\(min(configuration.maxInflight, receiveMaximum))",
             "subscriptions": "\(subscriptions.withLock { $0.entries.count })",
         ])
-    }
-
-    private func didDisconnect(rc: Int32) {
-        if rc != 0 {
-            let reason = configuration.protocolVersion == .v5 && rc >= 0x80 ? Mosquitto.reasonText(rc) : Mosquitto.errorText(rc)
-            connection.withLock { connection in
-                if case .disconnected = connection.state { return }
-                connection.state = .disconnected(reason: reason)
-            }
-        }
-        _ = connectionEnded(reason: nil)
     }
 
     private func didReceive(_ message: mosquitto_message, properties: OpaquePointer?) {
@@ -147,7 +169,7 @@ extension MQTTBridge.Core {
             topic: topic, payload: payload, qos: Int(message.qos), retain: message.retain,
             properties: Mosquitto.properties(from: properties)
         )
-        connection.withLock { $0.statistics.received += 1 }
+        counters.received.add(1, ordering: .relaxed)
         for handler in handlers { handler(received) }
     }
 
@@ -161,12 +183,12 @@ extension MQTTBridge.Core {
             let was = connection.connected
             connection.connected = false
             connection.handle = nil
-            if was { connection.statistics.disconnects += 1 }
             if let reason, !connection.shuttingDown {
                 if case .disconnected = connection.state {} else { connection.state = .disconnected(reason: reason) }
             }
             return was
         }
+        if wasConnected { counters.disconnects.add(1, ordering: .relaxed) }
         pending.failAll(.connectionLost)
         window.failWaiters(.brokerUnavailable(reason ?? "connection lost"))
         if wasConnected {

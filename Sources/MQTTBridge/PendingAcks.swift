@@ -18,8 +18,9 @@ final class PendingAcks: Sendable {
 
     private struct State {
         var slots: [Int32: Slot] = [:]
-        /// Waiters for "nothing in flight" (graceful shutdown).
-        var drainWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Waiters for "nothing in flight" (graceful shutdown), by id so cancellation can find them.
+        var drainWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiterID = 0
     }
 
     private let state = Mutex(State())
@@ -63,15 +64,23 @@ final class PendingAcks: Sendable {
     /// How many operations await an ack.
     var count: Int { state.withLock { $0.slots.count } }
 
-    /// Returns once nothing is in flight.
+    /// Returns once nothing is in flight, or when the calling task is cancelled.
     func waitUntilDrained() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let drained = state.withLock { state in
-                if state.slots.isEmpty { return true }
-                state.drainWaiters.append(continuation)
-                return false
+        let id = state.withLock { state in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state in
+                    if state.slots.isEmpty || Task.isCancelled { return true }
+                    state.drainWaiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
             }
-            if drained { continuation.resume() }
+        } onCancel: {
+            state.withLock { $0.drainWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 
@@ -79,7 +88,7 @@ final class PendingAcks: Sendable {
         let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
             guard state.slots.isEmpty, !state.drainWaiters.isEmpty else { return [] }
             defer { state.drainWaiters.removeAll() }
-            return state.drainWaiters
+            return Array(state.drainWaiters.values)
         }
         for waiter in waiters { waiter.resume() }
     }
