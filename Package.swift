@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "WebPush", targets: ["WebPush"]),
         .library(name: "MQTTBridge", targets: ["MQTTBridge"]),
         .executable(name: "pushgate", targets: ["pushgate"]),
+        .executable(name: "pushgate-mqtt-bench", targets: ["MQTTBridgeBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -72,8 +73,14 @@ let package = Package(
             exclude: ["Vectors"],
             swiftSettings: strictSettings
         ),
+        .executableTarget(
+            name: "MQTTBridgeBenchmark",
+            dependencies: ["MQTTBridge", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/MQTTBridgeBenchmark",
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge"], swiftSettings: strictSettings),
-        .testTarget(name: "PushgateTests", dependencies: ["Pushgate", "WebPush"], swiftSettings: strictSettings),
+        .testTarget(name: "PushgateTests", dependencies: ["Pushgate", "WebPush", "MQTTBridge"], swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -179,19 +179,21 @@ extension MQTTBridge.Core {
     /// waiting on it fails. Idempotent. Returns whether it had been connected.
     @discardableResult
     private func connectionEnded(reason: String?) -> Bool {
-        let wasConnected = connection.withLock { connection -> Bool in
+        let (wasConnected, shuttingDown) = connection.withLock { connection -> (Bool, Bool) in
             let was = connection.connected
             connection.connected = false
             connection.handle = nil
             if let reason, !connection.shuttingDown {
                 if case .disconnected = connection.state {} else { connection.state = .disconnected(reason: reason) }
             }
-            return was
+            return (was, connection.shuttingDown)
         }
         if wasConnected { counters.disconnects.add(1, ordering: .relaxed) }
         pending.failAll(.connectionLost)
         window.failWaiters(.brokerUnavailable(reason ?? "connection lost"))
-        if wasConnected {
+        if wasConnected && shuttingDown {
+            logger.info("disconnected from MQTT broker (shutdown)")
+        } else if wasConnected {
             logger.warning("lost the MQTT broker connection", metadata: ["reason": "\(reason ?? state.description)"])
         }
         return wasConnected

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Pushgate
+import MQTTBridge
 
 @Suite("Configuration")
 struct ConfigTests {
@@ -136,5 +137,31 @@ struct ConfigTests {
         let fromEnv = try parse(Self.minimal.replacingOccurrences(of: "  url: \"mqtt://127.0.0.1:1883\"\n", with: "  url: \"mqtt://b\"\n  username: u\n  password_env: PG_TEST_PW\n"))
         #expect(try fromEnv.mqtt.password(environment: ["PG_TEST_PW": "x"]) == "x")
         #expect(throws: ConfigError.self) { try fromEnv.mqtt.password(environment: [:]) }
+    }
+}
+
+@Suite("Config → MQTT bridge settings")
+struct BridgeConfigurationTests {
+    @Test("the mqtt section maps onto the bridge configuration")
+    func mapping() throws {
+        let yaml = ConfigTests.minimal.replacingOccurrences(of: "  url: \"mqtt://127.0.0.1:1883\"\n", with: """
+              url: "mqtts://broker.example:8884"
+              protocol_version: "3.1.1"
+              client_id: gw-1
+              keepalive_seconds: 15
+              clean_start: false
+              username: gw
+              password_env: PG_PW
+              max_inflight: 300
+
+            """)
+        let config = try ConfigLoader.parse(yaml: yaml, file: "t.yaml", directory: NSTemporaryDirectory())
+        let bridge = try MQTTBridgeConfiguration(config.mqtt, environment: ["PG_PW": "pw"])
+        #expect(bridge.host == "broker.example" && bridge.port == 8884)
+        #expect(bridge.protocolVersion == .v311)
+        #expect(bridge.clientID == "gw-1" && bridge.keepAliveSeconds == 15 && !bridge.cleanStart)
+        #expect(bridge.username == "gw" && bridge.password == "pw")
+        #expect(bridge.tls != nil && bridge.tls?.caFile == nil)
+        #expect(bridge.maxInflight == 300)
     }
 }

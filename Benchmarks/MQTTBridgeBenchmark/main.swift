@@ -1,0 +1,59 @@
+// Publishes COUNT messages of SIZE bytes, QoS 1, through MQTTBridge with CONCURRENCY
+// publishers (tasks) awaiting their PUBACKs, and prints "acked N in S s".
+//
+//   pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY
+//
+// scripts/bench-mqtt.sh runs it beside the C ceiling (Benchmarks/c/mqtt_ceiling.c).
+import Foundation
+import Logging
+import MQTTBridge
+import Synchronization
+
+let arguments = CommandLine.arguments
+guard arguments.count == 7, let port = Int(arguments[2]), let count = Int(arguments[4]),
+      let size = Int(arguments[5]), let concurrency = Int(arguments[6])
+else {
+    FileHandle.standardError.write(Data("usage: pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY\n".utf8))
+    exit(2)
+}
+let topic = arguments[3]
+
+var configuration = MQTTBridgeConfiguration(host: arguments[1], port: port, clientID: "bridge-bench")
+configuration.maxInflight = max(concurrency, 1)
+var logger = Logger(label: "bench")
+logger.logLevel = .warning
+let bridge = MQTTBridge(configuration: configuration, logger: logger)
+try await bridge.waitUntilConnected()
+
+/// Hands out message numbers to the publishers.
+final class Ticket: Sendable {
+    let next = Atomic<Int>(0)
+}
+
+func publishAll(bridge: MQTTBridge, topic: String, count: Int, size: Int, concurrency: Int) async throws -> Int {
+    let payload = [UInt8](repeating: 0x5A, count: size)
+    let ticket = Ticket()
+    return try await withThrowingTaskGroup(of: Int.self) { group in
+        for _ in 0..<concurrency {
+            group.addTask {
+                var mine = 0
+                while ticket.next.add(1, ordering: .relaxed).oldValue < count {
+                    try await bridge.publish(topic: topic, payload: payload)
+                    mine += 1
+                }
+                return mine
+            }
+        }
+        var total = 0
+        for try await published in group { total += published }
+        return total
+    }
+}
+
+let start = ContinuousClock.now
+let acked = try await publishAll(bridge: bridge, topic: topic, count: count, size: size, concurrency: concurrency)
+let elapsed = ContinuousClock.now - start
+let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+print(String(format: "acked %d in %.6f s", acked, seconds))
+await bridge.shutdown()
+exit(acked == count ? 0 : 1)
