@@ -210,18 +210,18 @@ extension MQTTBridge {
 
         let configuration: MQTTBridgeConfiguration
         let logger: Logger
-        let connection = Mutex(Connection())
-        let events = Mutex(Events())
+        let connection = Locked(Connection())
+        let events = Locked(Events())
         let counters = Counters()
         /// The network thread's name (unique per bridge, within Linux's 15 characters).
         let threadName: String
         let pending = PendingAcks()
         let window: PublishWindow
-        let subscriptions = Mutex<(nextID: Int, entries: [Subscription])>((0, []))
+        let subscriptions = Locked<(nextID: Int, entries: [Subscription])>((0, []))
         /// Wakes the network thread from a reconnect backoff (shutdown).
         let wakeup = DispatchSemaphore(value: 0)
         /// Signalled when the network thread has exited.
-        let exited = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+        let exited = Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
         init(configuration: MQTTBridgeConfiguration, logger: Logger) {
             precondition(Mosquitto.initialized, "mosquitto_lib_init failed")

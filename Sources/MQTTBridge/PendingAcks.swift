@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Operations sent to the broker and awaiting their acknowledgement, keyed by message id.
 ///
@@ -23,7 +22,7 @@ final class PendingAcks: Sendable {
         var nextWaiterID = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     /// Registers the waiter for `mid`, or completes it at once if the ack already came.
     func register(_ mid: Int32, _ continuation: @escaping Completion) {

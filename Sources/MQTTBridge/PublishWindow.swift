@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Bounds the publishes in flight. Beyond the broker's receive maximum libmosquitto queues
 /// without limit, so the bridge keeps its own window and makes excess publishers wait (in
@@ -18,9 +17,9 @@ final class PublishWindow: Sendable {
         }
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
-    init(capacity: Int) { state = Mutex(State(capacity: max(1, capacity))) }
+    init(capacity: Int) { state = Locked(State(capacity: max(1, capacity))) }
 
     /// Waits for a slot.
     func acquire() async throws {
