@@ -13,9 +13,11 @@ public struct PushgateConfig: Sendable, Decodable {
     public var limits: LimitsConfig
     /// `logging`: log level.
     public var logging: LoggingConfig
+    /// `access`: subscribe tokens, VAPID for all.
+    public var access: AccessConfig
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, mqtt, storage, limits, logging
+        case server, mqtt, storage, limits, logging, access
     }
 
     public init(from decoder: any Decoder) throws {
@@ -26,5 +28,6 @@ public struct PushgateConfig: Sendable, Decodable {
         storage = try container.decode(StorageConfig.self, forKey: .storage)
         limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? LimitsConfig()
         logging = try container.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? LoggingConfig()
+        access = try container.decodeIfPresent(AccessConfig.self, forKey: .access) ?? AccessConfig()
     }
 }

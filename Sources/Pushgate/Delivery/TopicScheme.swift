@@ -1,0 +1,32 @@
+/// Where a subscription's messages go on the broker, and where devices acknowledge.
+///
+/// ```
+/// <prefix>/<topicID>/<urgency>     messages (urgency: very-low, low, normal, high)
+/// <prefix>/<topicID>/#             what a device subscribes to: every message (mqtt_topic)
+/// <prefix>/ack/<topicID>           acknowledgements from the device (MQTT 5 Response Topic)
+/// ```
+/// The urgency level lets a device choose what wakes it: subscribing to
+/// `<prefix>/<topicID>/high` only receives high-urgency messages (RFC 8030 §5.3 "monitoring with
+/// Urgency", done by the broker). `topicID` is random, so topics reveal nothing about devices or
+/// capability URLs; a 22-character token never equals `ack`.
+public struct TopicScheme: Sendable {
+    /// The first topic level(s), `mqtt.topic_prefix`.
+    public let prefix: String
+
+    /// Creates a scheme under `prefix`.
+    public init(prefix: String) { self.prefix = prefix }
+
+    /// The filter a device subscribes to for all of a subscription's messages.
+    public func deviceFilter(_ subscription: Subscription) -> String { "\(prefix)/\(subscription.topicID)/#" }
+
+    /// The topic a message of this urgency is published to.
+    public func messageTopic(_ subscription: Subscription, urgency: Urgency) -> String {
+        "\(prefix)/\(subscription.topicID)/\(urgency.rawValue)"
+    }
+
+    /// The topic a device acknowledges on.
+    public func ackTopic(_ subscription: Subscription) -> String { "\(prefix)/ack/\(subscription.topicID)" }
+
+    /// The filter Pushgate subscribes to for every device's acknowledgements.
+    public var ackFilter: String { "\(prefix)/ack/+" }
+}

@@ -1,0 +1,29 @@
+/// Durable storage behind the ``Registry``. The registry serves every lookup from memory and
+/// writes through to the store before it answers, so a store only needs to load everything at
+/// start-up and persist changes. SQLite implements it here; a networked database (for several
+/// Pushgate instances) can implement it later.
+public protocol RegistryStore: Sendable {
+    /// Everything stored: live subscriptions, and push tokens of deleted ones (so pushes to
+    /// them get 410 rather than 404).
+    func load() async throws -> RegistrySnapshot
+    /// Persists a new subscription; returns once it is durable.
+    func insert(_ subscription: Subscription) async throws
+    /// Marks a subscription deleted; returns once it is durable.
+    func markDeleted(id: String, at time: Int64) async throws
+    /// Closes the store.
+    func close() async throws
+}
+
+/// The store's contents, as loaded at start-up.
+public struct RegistrySnapshot: Sendable {
+    /// Live subscriptions.
+    public var subscriptions: [Subscription]
+    /// Push tokens of deleted subscriptions.
+    public var deletedPushTokens: [String]
+
+    /// Creates a snapshot.
+    public init(subscriptions: [Subscription] = [], deletedPushTokens: [String] = []) {
+        self.subscriptions = subscriptions
+        self.deletedPushTokens = deletedPushTokens
+    }
+}

@@ -1,0 +1,291 @@
+public import Foundation
+public import Logging
+import MQTTBridge
+import NIOCore
+import NIOHTTP1
+public import WebPush
+
+/// RFC 8030 push service semantics, free of any transport: subscribe, push, delete. The HTTP
+/// front end turns requests into ``ServiceRequest``s and writes back ``ServiceResponse``s.
+///
+/// Requirement IDs (P-xx, V-xx, E-xx) refer to the project's spec/requirements.md.
+public final class PushService: Sendable {
+    /// What the service needs from the configuration.
+    public struct Settings: Sendable {
+        /// `server.public_url`: base of every URL handed out, and the VAPID audience.
+        public var publicURL: String
+        /// `limits.max_payload_bytes`.
+        public var maxPayloadBytes: Int
+        /// `limits.max_ttl_seconds`.
+        public var maxTTLSeconds: Int
+        /// `access.require_vapid`.
+        public var requireVAPID: Bool
+        /// `access.subscribe_tokens`.
+        public var subscribeTokens: [String]
+        /// `mqtt.topic_prefix`.
+        public var topicPrefix: String
+        /// Seconds to suggest in Retry-After when the broker is down.
+        public var retryAfterSeconds = 5
+
+        /// Settings from a loaded config.
+        public init(_ config: PushgateConfig) {
+            publicURL = config.server.publicURL
+            maxPayloadBytes = config.limits.maxPayloadBytes
+            maxTTLSeconds = config.limits.maxTTLSeconds
+            requireVAPID = config.access.requireVAPID
+            subscribeTokens = config.access.subscribeTokens
+            topicPrefix = config.mqtt.topicPrefix
+        }
+
+        /// Settings given field by field (tests).
+        public init(publicURL: String, maxPayloadBytes: Int = 4096, maxTTLSeconds: Int = 2_419_200,
+                    requireVAPID: Bool = false, subscribeTokens: [String] = [], topicPrefix: String = "webpush") {
+            self.publicURL = publicURL
+            self.maxPayloadBytes = maxPayloadBytes
+            self.maxTTLSeconds = maxTTLSeconds
+            self.requireVAPID = requireVAPID
+            self.subscribeTokens = subscribeTokens
+            self.topicPrefix = topicPrefix
+        }
+    }
+
+    /// The service's routes. Paths carry capability tokens (P-04): `/p/<push token>`,
+    /// `/s/<subscription id>`.
+    enum Route: Equatable {
+        case subscribe
+        case push(String)
+        case subscription(String)
+        case health
+        case ready
+
+        init?(path: String) {
+            let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+            switch (parts.count, parts.first) {
+            case (1, "subscribe"): self = .subscribe
+            case (1, "healthz"): self = .health
+            case (1, "readyz"): self = .ready
+            case (2, "p") where CapabilityToken.isWellFormed(parts[1]): self = .push(String(parts[1]))
+            case (2, "s") where CapabilityToken.isWellFormed(parts[1]): self = .subscription(String(parts[1]))
+            default: return nil
+            }
+        }
+
+        var allowed: [HTTPMethod] {
+            switch self {
+            case .subscribe, .push: [.POST]
+            case .subscription: [.DELETE]
+            case .health, .ready: [.GET]
+            }
+        }
+    }
+
+    let settings: Settings
+    let registry: Registry
+    let delivery: any PushDelivery
+    let verifier: VAPIDVerifier
+    let topics: TopicScheme
+    let logger: Logger
+    let clock: @Sendable () -> Date
+
+    /// Creates the service.
+    public init(settings: Settings, registry: Registry, delivery: any PushDelivery,
+                verifier: VAPIDVerifier? = nil, logger: Logger = Logger(label: "pushgate.service"),
+                clock: @escaping @Sendable () -> Date = { Date() }) {
+        self.settings = settings
+        self.registry = registry
+        self.delivery = delivery
+        self.verifier = verifier ?? VAPIDVerifier(origin: settings.publicURL)
+        self.topics = TopicScheme(prefix: settings.topicPrefix)
+        self.logger = logger
+        self.clock = clock
+    }
+
+    /// Answers one request. Never throws: every failure is an error response.
+    public func handle(_ request: ServiceRequest) async -> ServiceResponse {
+        guard let route = Route(path: request.path) else { return PushError.notFound.response }
+        do throws(PushError) {
+            switch (request.method, route) {
+            case (.POST, .subscribe): return try await subscribe(request)
+            case (.POST, .push(let token)): return try await push(token: token, request)
+            case (.DELETE, .subscription(let id)): return try await unsubscribe(id: id)
+            case (.GET, .health): return .json(.ok, #"{"status":"ok"}"#)
+            case (.GET, .ready): return readiness()
+            default: throw PushError.methodNotAllowed(route.allowed)
+            }
+        } catch {
+            return error.response
+        }
+    }
+
+    // MARK: Subscribe (RFC 8030 §4, RFC 8292 §4)
+
+    func subscribe(_ request: ServiceRequest) async throws(PushError) -> ServiceResponse {
+        if !settings.subscribeTokens.isEmpty {
+            let presented = request.headers["Authorization"].first.flatMap { value -> Substring? in
+                let parts = value.split(separator: " ", maxSplits: 1)
+                return parts.count == 2 && parts[0].lowercased() == "bearer" ? parts[1].trimmingOWS() : nil
+            }
+            guard let presented, settings.subscribeTokens.contains(where: { $0 == presented }) else { throw .subscribeUnauthorized }
+        }
+        let restrictionKey = try Self.restrictionKey(request)
+        let subscription = Subscription.make(restrictionKey: restrictionKey, now: Int64(clock().timeIntervalSince1970))
+        do {
+            try await registry.add(subscription)
+        } catch {
+            logger.error("registry write failed", metadata: ["error": "\(error)"])
+            throw .storageUnavailable
+        }
+        let base = settings.publicURL
+        let push = "\(base)/p/\(subscription.pushToken)"
+        let location = "\(base)/s/\(subscription.id)"
+        var headers = HTTPHeaders()
+        headers.add(name: "Location", value: location)
+        headers.add(name: "Link", value: "<\(push)>; rel=\"urn:ietf:params:push\"")
+        headers.add(name: "Cache-Control", value: "no-store")
+        let body = """
+            {"subscription":\(jsonString(location)),"endpoint":\(jsonString(push)),\
+            "mqtt_topic":\(jsonString(topics.deviceFilter(subscription))),\
+            "mqtt_ack_topic":\(jsonString(topics.ackTopic(subscription))),\
+            "restricted":\(restrictionKey != nil)}
+            """
+        logger.debug("subscription created", metadata: ["restricted": "\(restrictionKey != nil)"])
+        return .json(.created, body, headers: headers)
+    }
+
+    /// V-01..V-03: only `application/webpush-options+json` bodies count; unknown members are
+    /// ignored; a `vapid` member must be a valid uncompressed P-256 key.
+    static func restrictionKey(_ request: ServiceRequest) throws(PushError) -> VAPIDPublicKey? {
+        let mediaType = request.headers["Content-Type"].first?.split(separator: ";").first?.trimmingOWS().lowercased()
+        guard mediaType == "application/webpush-options+json", request.body.readableBytes > 0 else { return nil }
+        let object: Any
+        do {
+            object = try JSONSerialization.jsonObject(with: Data(request.body.readableBytesView))
+        } catch {
+            throw .invalidSubscribeOptions("the body is not JSON")
+        }
+        guard let members = object as? [String: Any] else { throw .invalidSubscribeOptions("the body must be a JSON object") }
+        guard let vapid = members["vapid"] else { return nil }
+        guard let key = vapid as? String else { throw .invalidSubscribeOptions("\"vapid\" must be a string") }
+        do {
+            return try VAPIDPublicKey(base64URL: key)
+        } catch {
+            throw .invalidSubscribeOptions("\"vapid\" must be base64url of a 65-octet uncompressed P-256 public key")
+        }
+    }
+
+    // MARK: Delete (RFC 8030 §7.3)
+
+    func unsubscribe(id: String) async throws(PushError) -> ServiceResponse {
+        let removed: Subscription?
+        do {
+            removed = try await registry.remove(id: id, now: Int64(clock().timeIntervalSince1970))
+        } catch {
+            logger.error("registry write failed", metadata: ["error": "\(error)"])
+            throw .storageUnavailable
+        }
+        guard removed != nil else { throw .notFound }
+        return ServiceResponse(status: .noContent)
+    }
+
+    // MARK: Push (RFC 8030 §5)
+
+    func push(token: String, _ request: ServiceRequest) async throws(PushError) -> ServiceResponse {
+        let subscription: Subscription
+        switch registry.lookup(pushToken: token) {
+        case .active(let found): subscription = found
+        case .deleted: throw .gone
+        case .unknown: throw .notFound
+        }
+        let message = try validate(request, for: subscription)
+        let messageID = CapabilityToken.make()
+        var properties = MQTTProperties(
+            correlationData: Array(messageID.utf8),
+            responseTopic: topics.ackTopic(subscription),
+            userProperties: [.init("message-id", messageID)]
+        )
+        if let coding = message.contentEncoding { properties.userProperties.append(.init("content-encoding", coding)) }
+        if message.ttl > 0 { properties.messageExpiryInterval = UInt32(message.ttl) }
+        let outgoing = OutgoingMessage(
+            topic: topics.messageTopic(subscription, urgency: message.urgency),
+            payload: request.body,
+            qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce,
+            properties: properties
+        )
+        do {
+            try await delivery.deliver(outgoing)
+        } catch {
+            throw Self.pushError(error, retryAfter: settings.retryAfterSeconds)
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "Location", value: "\(settings.publicURL)/m/\(messageID)")
+        headers.add(name: "TTL", value: String(message.ttl))
+        return ServiceResponse(status: .created, headers: headers)
+    }
+
+    struct ValidatedPush {
+        var ttl: Int
+        var urgency: Urgency
+        var topic: String?
+        var contentEncoding: String?
+    }
+
+    /// Every check of a push request, in the order the requirements give them; nothing is
+    /// published unless all pass.
+    func validate(_ request: ServiceRequest, for subscription: Subscription) throws(PushError) -> ValidatedPush {
+        let requestedTTL = try PushHeaders.ttl(request.headers)
+        let urgency = try PushHeaders.urgency(request.headers)
+        let topic = try PushHeaders.topic(request.headers)
+        let bodyLength = request.body.readableBytes
+        guard bodyLength <= settings.maxPayloadBytes else { throw .payloadTooLarge(settings.maxPayloadBytes) }
+        let coding = try PushHeaders.contentEncoding(request.headers, bodyLength: bodyLength)
+        var keyID: [UInt8] = []
+        if bodyLength > 0 {
+            // E-12: only the header's shape; list messages with a group key id pass too.
+            do {
+                keyID = try ContentCodingHeader(parsing: request.body.readableBytesView).keyID
+            } catch {
+                throw .invalidEncoding("the body is not an aes128gcm message: \(error)")
+            }
+        }
+        try checkVAPID(request, subscription: subscription, keyID: keyID)
+        return ValidatedPush(ttl: min(requestedTTL, settings.maxTTLSeconds), urgency: urgency, topic: topic, contentEncoding: coding)
+    }
+
+    /// V-05..V-20: required on restricted subscriptions (401 absent / 403 invalid), verified when
+    /// present anywhere (V-14), and required everywhere with `access.require_vapid`.
+    func checkVAPID(_ request: ServiceRequest, subscription: Subscription, keyID: [UInt8]) throws(PushError) {
+        let authorization = request.headers["Authorization"].first
+        let hasVAPID = authorization.map { $0.trimmingOWS().lowercased().hasPrefix("vapid") } ?? false
+        let required = subscription.restrictionKey != nil || settings.requireVAPID
+        guard required || hasVAPID else { return }
+        let verified: VAPIDVerifier.Verified
+        do {
+            verified = try verifier.verify(authorization: hasVAPID ? authorization : nil, expectedKey: subscription.restrictionKey, now: clock())
+        } catch .missingCredentials {
+            throw .missingVAPID
+        } catch {
+            throw .invalidVAPID(error)
+        }
+        // V-18: the signing key must not be the message's ECDH key.
+        if keyID.count == WebPushCrypto.publicKeyLength, keyID == verified.key.rawBytes { throw .vapidKeyIsECDHKey }
+    }
+
+    static func pushError(_ error: MQTTBridgeError, retryAfter: Int) -> PushError {
+        switch error {
+        case .brokerUnavailable: .brokerUnavailable(retryAfter: retryAfter)
+        case .connectionLost: .outcomeUnknown(retryAfter: retryAfter)
+        case .shutDown: .shuttingDown
+        case .packetTooLarge: .payloadTooLarge(0)
+        case .rejected(_, let reason): .brokerRejected(reason)
+        case .invalidTopic, .client: .brokerRejected(error.description)
+        }
+    }
+
+    // MARK: Health
+
+    func readiness() -> ServiceResponse {
+        let ready = delivery.isReady
+        let body = "{\"ready\":\(ready),\"broker\":\(jsonString(delivery.stateDescription)),\"subscriptions\":\(registry.count)}"
+        return .json(ready ? .ok : .serviceUnavailable, body)
+    }
+}
