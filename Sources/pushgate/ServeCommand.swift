@@ -1,4 +1,5 @@
 import ArgumentParser
+import Logging
 import Pushgate
 
 /// `pushgate serve --config PATH`: runs the service.
@@ -19,8 +20,14 @@ struct ServeCommand: AsyncParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
-        print("config \(config) loaded: listen \(loaded.server.listen), broker \(loaded.mqtt.url)")
-        printError("pushgate serve: the HTTP push service is not built yet (issue: the RFC 8030 push service); the config is valid.")
-        throw ExitCode(2)
+        var logger = Logger(label: "pushgate")
+        logger.logLevel = Logger.Level(rawValue: loaded.logging.level) ?? .info
+        logger.info("config: loaded", metadata: ["path": "\(config)"])
+        do {
+            try await PushgateApplication(config: loaded, logger: logger).run()
+        } catch {
+            logger.critical("pushgate: cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
     }
 }

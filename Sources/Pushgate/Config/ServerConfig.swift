@@ -7,6 +7,14 @@ public struct ServerConfig: Sendable, Decodable {
     public var publicURL: String
     /// `tls`: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of cleartext.
     public var tls: TLSFiles?
+    /// `max_concurrent_streams`: HTTP/2 streams one connection may have open.
+    public var maxConcurrentStreams = 100
+    /// `max_header_bytes`: the most header bytes a request may carry (431 above).
+    public var maxHeaderBytes = 16_384
+    /// `idle_timeout_seconds`: a connection with no traffic for this long is closed.
+    public var idleTimeoutSeconds = 60
+    /// `request_timeout_seconds`: a request whose body has not fully arrived by then gets 408.
+    public var requestTimeoutSeconds = 10
 
     /// A certificate chain and its private key, both PEM.
     public struct TLSFiles: Sendable, Decodable {
@@ -42,6 +50,10 @@ public struct ServerConfig: Sendable, Decodable {
         case listen
         case publicURL = "public_url"
         case tls
+        case maxConcurrentStreams = "max_concurrent_streams"
+        case maxHeaderBytes = "max_header_bytes"
+        case idleTimeoutSeconds = "idle_timeout_seconds"
+        case requestTimeoutSeconds = "request_timeout_seconds"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -58,6 +70,10 @@ public struct ServerConfig: Sendable, Decodable {
         }
         self.listen = listen
         self.tls = try container.decodeIfPresent(TLSFiles.self, forKey: .tls)
+        maxConcurrentStreams = try container.integer(.maxConcurrentStreams, default: 100, in: 1...10_000)
+        maxHeaderBytes = try container.integer(.maxHeaderBytes, default: 16_384, in: 1024...1_048_576, unit: " bytes")
+        idleTimeoutSeconds = try container.integer(.idleTimeoutSeconds, default: 60, in: 1...86_400, unit: " s")
+        requestTimeoutSeconds = try container.integer(.requestTimeoutSeconds, default: 10, in: 1...3600, unit: " s")
 
         let urlText = try container.decode(String.self, forKey: .publicURL)
         guard let url = URLParts(urlText), url.scheme == "http" || url.scheme == "https" else {

@@ -1,0 +1,150 @@
+public import Logging
+import NIOConcurrencyHelpers
+public import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import NIOTLS
+
+/// The HTTP front end: HTTP/2 and HTTP/1.1 over TLS (chosen by ALPN) when `server.tls` is set;
+/// otherwise cleartext HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on the same port.
+public final class HTTPServer: Sendable {
+    private let config: ServerConfig
+    private let limits: RequestLimits
+    private let service: PushService
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let tracker = RequestTracker()
+    private let state = NIOLockedValueBox<(server: (any Channel)?, connections: [ObjectIdentifier: any Channel])>((nil, [:]))
+
+    /// Creates a server for `service` with the `server` and `limits` settings.
+    public init(config: ServerConfig, maxPayloadBytes: Int, service: PushService, logger: Logger = Logger(label: "pushgate.http"),
+                group: (any EventLoopGroup)? = nil) {
+        self.config = config
+        self.limits = RequestLimits(
+            maxBodyBytes: maxPayloadBytes,
+            maxHeaderBytes: config.maxHeaderBytes,
+            requestTimeout: .seconds(Int64(config.requestTimeoutSeconds))
+        )
+        self.service = service
+        self.logger = logger
+        self.group = group ?? MultiThreadedEventLoopGroup.singleton
+    }
+
+    /// Binds and starts accepting; returns the bound address (useful with port 0).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let sslContext: NIOSSLContext? = try config.tls.map { tls in
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKey, format: .pem))
+            )
+            configuration.applicationProtocols = ["h2", "http/1.1"]
+            return try NIOSSLContext(configuration: configuration)
+        }
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try initialize(channel, sslContext: sslContext)
+                }
+            }
+            .bind(host: config.listen.host, port: config.listen.port)
+            .get()
+        state.withLockedValue { $0.server = server }
+        return server.localAddress!
+    }
+
+    /// Requests being handled right now.
+    public var requestsInFlight: Int { tracker.inFlight }
+
+    /// Stops accepting, waits up to `deadline` for requests in progress, then closes every
+    /// connection.
+    public func shutdown(deadline: Duration = .seconds(10)) async {
+        let server = state.withLockedValue { $0.server }
+        try? await server?.close()
+        let end = ContinuousClock.now + deadline
+        while tracker.inFlight > 0, ContinuousClock.now < end {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        let connections = state.withLockedValue { Array($0.connections.values) }
+        for connection in connections { try? await connection.close() }
+    }
+
+    // MARK: Pipelines
+
+    private func initialize(_ channel: any Channel, sslContext: NIOSSLContext?) throws {
+        track(channel)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
+        try sync.addHandler(IdleCloser())
+        if let sslContext {
+            try sync.addHandler(NIOSSLServerHandler(context: sslContext))
+            try sync.addHandler(ApplicationProtocolNegotiationHandler { [self] result in
+                channel.eventLoop.makeCompletedFuture {
+                    switch result {
+                    case .negotiated("h2"): try configureHTTP2(channel)
+                    default: try configureHTTP1(channel)
+                    }
+                }
+            })
+        } else {
+            try sync.addHandler(ProtocolSniffer { [self] kind, channel in
+                switch kind {
+                case .http2: try configureHTTP2(channel)
+                case .http1: try configureHTTP1(channel)
+                }
+            })
+        }
+    }
+
+    private func configureHTTP1(_ channel: any Channel) throws {
+        let sync = channel.pipeline.syncOperations
+        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+        try sync.addHandler(RequestHandler(service: service, limits: limits, isHTTP2: false, tracker: tracker, logger: logger))
+    }
+
+    private func configureHTTP2(_ channel: any Channel) throws {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: config.maxConcurrentStreams),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: config.maxHeaderBytes),
+            HTTP2Setting(parameter: .initialWindowSize, value: 65_535),
+        ]
+        let service = self.service, limits = self.limits, tracker = self.tracker, logger = self.logger
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try stream.pipeline.syncOperations.addHandler(
+                    RequestHandler(service: service, limits: limits, isHTTP2: true, tracker: tracker, logger: logger))
+            }
+        }
+    }
+
+    private func track(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        state.withLockedValue { $0.connections[id] = channel }
+        channel.closeFuture.whenComplete { [state] _ in
+            state.withLockedValue { _ = $0.connections.removeValue(forKey: id) }
+        }
+    }
+}
+
+/// Closes a connection that has been idle past the read timeout.
+private final class IdleCloser: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}
