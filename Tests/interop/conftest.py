@@ -26,3 +26,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def broker(tmp_path):
+    from harness import Broker
+    instance = Broker(tmp_path)
+    yield instance
+    instance.kill()
+
+
+@pytest.fixture
+def server(pushgate_bin, tmp_path, broker):
+    from harness import Server
+    instance = Server(pushgate_bin, tmp_path, broker)
+    yield instance
+    instance.stop()

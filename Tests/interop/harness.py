@@ -1,0 +1,199 @@
+"""Real processes for the integration tests: a mosquitto broker and a `pushgate serve`, each on
+a free 127.0.0.1 port, stopped by PID; and a device made of paho-mqtt + http-ece."""
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from conftest import free_port
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def wait_for_port(port: int, timeout: float = 10) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+class Broker:
+    """mosquitto on a free port; restartable on the same port."""
+
+    def __init__(self, directory: Path, extra: str = ""):
+        self.port = free_port()
+        self.conf = directory / f"mosquitto-{self.port}.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 65535\n"
+            f"max_queued_messages 1000000\npersistence false\n{extra}\n")
+        self.process = None
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port)
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+class Server:
+    """`pushgate serve` with a generated config; restartable with the same registry."""
+
+    def __init__(self, binary: Path, directory: Path, broker: Broker, extra: str = ""):
+        self.binary = binary
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = directory / f"pushgate-{self.port}.yaml"
+        self.log = directory / f"pushgate-{self.port}.log"
+        self.config.write_text(f"""
+server:
+  listen: "127.0.0.1:{self.port}"
+  public_url: "{self.url}"
+mqtt:
+  url: "mqtt://127.0.0.1:{broker.port}"
+  client_id: "pushgate-test-{self.port}"
+  reconnect_initial_delay_ms: 20
+  reconnect_max_delay_ms: 200
+storage:
+  path: "registry-{self.port}.sqlite"
+logging:
+  level: debug
+{extra}
+""")
+        self.process = None
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen([str(self.binary), "serve", "--config", str(self.config)],
+                                        stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(self.log.read_text())
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def wait_ready(self, timeout: float = 15) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if httpx.get(f"{self.url}/readyz").status_code == 200:
+                return
+            time.sleep(0.05)
+        raise TimeoutError("not ready")
+
+    def subscribe(self, vapid_key: str | None = None, client: httpx.Client | None = None) -> dict:
+        client = client or httpx.Client()
+        if vapid_key is None:
+            response = client.post(f"{self.url}/subscribe")
+        else:
+            response = client.post(f"{self.url}/subscribe", content=json.dumps({"vapid": vapid_key}),
+                                   headers={"Content-Type": "application/webpush-options+json"})
+        assert response.status_code == 201, response.text
+        body = response.json()
+        body["location"] = response.headers["location"]
+        body["links"] = response.headers.get_list("link")
+        return body
+
+
+class Device:
+    """A device: its own Web Push keys, and an MQTT 5 client subscribed to its mqtt_topic."""
+
+    def __init__(self, broker: Broker, topic: str, client_id: str | None = None, persistent: bool = False):
+        self.private_key = ec.generate_private_key(ec.SECP256R1())
+        self.auth = os.urandom(16)
+        public = self.private_key.public_key().public_bytes(serialization.Encoding.X962,
+                                                            serialization.PublicFormat.UncompressedPoint)
+        self.p256dh = b64url(public)
+        self.broker = broker
+        self.topic = topic
+        self.client_id = client_id or f"device-{os.urandom(4).hex()}"
+        self.persistent = persistent
+        self.messages = []
+        self.lock = threading.Lock()
+        self.client = None
+
+    def subscription_info(self, endpoint: str) -> dict:
+        return {"endpoint": endpoint, "keys": {"p256dh": self.p256dh, "auth": b64url(self.auth)}}
+
+    def connect(self, subscribe: bool = True):
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        subscribed = threading.Event()
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        connected = threading.Event()
+        self.client.on_connect = lambda *args: connected.set()
+        properties = Properties(PacketTypes.CONNECT)
+        if self.persistent:
+            properties.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", self.broker.port, clean_start=not self.persistent, properties=properties)
+        self.client.loop_start()
+        assert connected.wait(5)
+        if subscribe:
+            self.client.subscribe(self.topic, qos=1)
+            assert subscribed.wait(5)
+        return self
+
+    def disconnect(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _on_message(self, client, userdata, message):
+        props = message.properties
+        record = {
+            "topic": message.topic, "payload": bytes(message.payload), "qos": message.qos,
+            "user": dict(getattr(props, "UserProperty", []) or []),
+            "expiry": getattr(props, "MessageExpiryInterval", None),
+            "correlation": getattr(props, "CorrelationData", None),
+            "response_topic": getattr(props, "ResponseTopic", None),
+        }
+        with self.lock:
+            self.messages.append(record)
+
+    def wait_messages(self, count: int, timeout: float = 5) -> list:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.01)
+        with self.lock:
+            return list(self.messages)
+
+    def decrypt(self, payload: bytes) -> bytes:
+        import http_ece
+        return http_ece.decrypt(payload, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm")
