@@ -87,7 +87,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge"], swiftSettings: strictSettings),
-        .testTarget(name: "PushgateTests", dependencies: ["Pushgate", "WebPush", "MQTTBridge"], swiftSettings: strictSettings),
+        .testTarget(name: "PushgateTests", dependencies: ["Pushgate", "WebPush", "MQTTBridge", .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: strictSettings),
     ],
     swiftLanguageModes: [.v6]
 )
