@@ -14,6 +14,8 @@ let package = Package(
         .library(name: "MQTTBridge", targets: ["MQTTBridge"]),
         .executable(name: "pushgate", targets: ["pushgate"]),
         .executable(name: "pushgate-mqtt-bench", targets: ["MQTTBridgeBenchmark"]),
+        .executable(name: "pushgate-example-device", targets: ["ExampleDevice"]),
+        .executable(name: "pushgate-example-sender", targets: ["ExampleSender"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -84,6 +86,18 @@ let package = Package(
             name: "MQTTBridgeBenchmark",
             dependencies: ["MQTTBridge", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/MQTTBridgeBenchmark",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "ExampleDevice",
+            dependencies: ["Pushgate", "WebPush", "MQTTBridge", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/Swift/Device",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "ExampleSender",
+            dependencies: ["Pushgate", "WebPush"],
+            path: "Examples/Swift/Sender",
             swiftSettings: strictSettings
         ),
         .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge"], swiftSettings: strictSettings),

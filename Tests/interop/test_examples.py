@@ -1,0 +1,54 @@
+"""Each example runs once against a real Pushgate and broker, in every pairing: the Python and
+Swift senders each reach the Python and Swift devices."""
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_device(kind, bin_dir, server, broker, out):
+    if kind == "python":
+        command = [sys.executable, str(ROOT / "Examples/python/device.py"), "--pushgate", server.url,
+                   "--broker-port", str(broker.port), "--out", str(out), "--count", "1", "--timeout", "30"]
+    else:
+        command = [str(bin_dir / "pushgate-example-device"), "--pushgate", server.url,
+                   "--broker", f"127.0.0.1:{broker.port}", "--out", str(out), "--count", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ready, _, _ = select.select([process.stdout], [], [], 30)
+    assert ready, "the device printed nothing within 30 s"
+    line = process.stdout.readline()
+    assert line.strip() == "ready", line + (process.stdout.read() if process.poll() is not None else "")
+    return process
+
+
+def run_sender(kind, bin_dir, subscription, message):
+    if kind == "python":
+        command = [sys.executable, str(ROOT / "Examples/python/sender.py"), "--subscription", str(subscription), "--message", message]
+    else:
+        command = [str(bin_dir / "pushgate-example-sender"), "--subscription", str(subscription), "--message", message]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("device_kind", ["python", "swift"])
+@pytest.mark.parametrize("sender_kind", ["python", "swift"])
+def test_example_pair(pushgate_bin, server, broker, tmp_path, device_kind, sender_kind):
+    bin_dir = pushgate_bin.parent
+    subscription = tmp_path / "subscription.json"
+    device = start_device(device_kind, bin_dir, server, broker, subscription)
+    try:
+        message = f"hello from the {sender_kind} sender to the {device_kind} device"
+        sent = run_sender(sender_kind, bin_dir, subscription, message)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert sent.stdout.startswith("HTTP 201")
+        output, _ = device.communicate(timeout=30)
+        assert device.returncode == 0, output
+        assert f"message (normal): {message}" in output
+    finally:
+        if device.poll() is None:
+            device.kill()
