@@ -60,17 +60,20 @@ class Broker:
 class Server:
     """`pushgate serve` with a generated config; restartable with the same registry."""
 
-    def __init__(self, binary: Path, directory: Path, broker: Broker, extra: str = ""):
+    def __init__(self, binary: Path, directory: Path, broker: Broker, extra: str = "", tls=None, verify=True):
+        """`tls`: (certificate, key) PEM paths to serve HTTPS; `verify`: what httpx trusts."""
         self.binary = binary
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.verify = verify
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        tls_lines = f"  tls:\n    certificate: {tls[0]}\n    private_key: {tls[1]}\n" if tls else ""
         self.config = directory / f"pushgate-{self.port}.yaml"
         self.log = directory / f"pushgate-{self.port}.log"
         self.config.write_text(f"""
 server:
   listen: "127.0.0.1:{self.port}"
   public_url: "{self.url}"
-mqtt:
+{tls_lines}mqtt:
   url: "mqtt://127.0.0.1:{broker.port}"
   client_id: "pushgate-test-{self.port}"
   reconnect_initial_delay_ms: 20
@@ -91,7 +94,7 @@ logging:
         while time.time() < deadline:
             assert self.process.poll() is None, self.log.read_text()
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
@@ -111,7 +114,7 @@ logging:
     def wait_ready(self, timeout: float = 15) -> None:
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if httpx.get(f"{self.url}/readyz").status_code == 200:
+            if httpx.get(f"{self.url}/readyz", verify=self.verify).status_code == 200:
                 return
             time.sleep(0.05)
         raise TimeoutError("not ready")

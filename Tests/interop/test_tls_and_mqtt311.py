@@ -1,0 +1,67 @@
+"""HTTPS with ALPN (h2 and http/1.1) using a test CA made here, and an MQTT 3.1.1 broker
+connection (the payload still arrives; MQTT 5 properties do not)."""
+import subprocess
+import ssl
+
+import httpx
+import pytest
+
+from harness import Device, Server
+
+
+def make_certificates(folder):
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", "/CN=Pushgate Test CA", "-keyout", str(folder / "ca.key"), "-out", str(folder / "ca.pem"))
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", str(folder / "server.key"), "-out", str(folder / "server.csr"))
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", str(folder / "server.csr"), "-CA", str(folder / "ca.pem"), "-CAkey", str(folder / "ca.key"),
+            "-CAcreateserial", "-days", "2", "-extfile", str(folder / "san.ext"), "-out", str(folder / "server.pem"))
+
+
+def test_https_alpn_h2_and_http1(pushgate_bin, tmp_path, broker):
+    """server.tls: HTTP/2 and HTTP/1.1 chosen by ALPN; URLs handed out are https."""
+    make_certificates(tmp_path)
+    context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    server = Server(pushgate_bin, tmp_path, broker, tls=(tmp_path / "server.pem", tmp_path / "server.key"), verify=context)
+    try:
+        with httpx.Client(http2=True, verify=context) as h2:
+            sub = h2.post(f"{server.url}/subscribe")
+            assert sub.http_version == "HTTP/2" and sub.status_code == 201
+            assert sub.json()["endpoint"].startswith("https://127.0.0.1:")
+            device = Device(broker, sub.json()["mqtt_topic"]).connect()
+            pushed = h2.post(sub.json()["endpoint"], headers={"TTL": "30"})
+            assert pushed.http_version == "HTTP/2" and pushed.status_code == 201
+            assert len(device.wait_messages(1)) == 1
+            device.disconnect()
+        with httpx.Client(http2=False, verify=context) as h1:
+            response = h1.post(f"{server.url}/subscribe")
+            assert response.http_version == "HTTP/1.1" and response.status_code == 201
+        # A client that does not trust the test CA refuses the certificate.
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{server.url}/healthz")
+    finally:
+        server.stop()
+
+
+def test_mqtt311_broker_connection(pushgate_bin, tmp_path, broker):
+    server = Server(pushgate_bin, tmp_path, broker, extra="")
+    server.stop()
+    server.config.write_text(server.config.read_text().replace('mqtt:\n', 'mqtt:\n  protocol_version: "3.1.1"\n'))
+    server.start()
+    server.wait_ready()
+    try:
+        sub = server.subscribe()
+        device = Device(broker, sub["mqtt_topic"]).connect()
+        response = httpx.post(sub["endpoint"], content=b"\x00" * 16 + b"\x00\x00\x10\x00\x00" + b"\x01" * 20,
+                              headers={"TTL": "60", "Urgency": "low", "Content-Encoding": "aes128gcm"})
+        assert response.status_code == 201
+        [message] = device.wait_messages(1)
+        assert message["payload"].startswith(b"\x00" * 16)
+        assert message["topic"].endswith("/low")          # urgency still selectable by topic
+        assert message["user"] == {} and message["expiry"] is None and message["correlation"] is None
+        device.disconnect()
+    finally:
+        server.stop()
