@@ -52,6 +52,7 @@ let package = Package(
             dependencies: [
                 "WebPush",
                 "MQTTBridge",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -85,7 +85,7 @@ struct PushServiceTests {
         #expect(response.status == .created)
         #expect(response.headers["TTL"] == ["3600"])
         let message = try #require(delivery.messages.first)
-        #expect(message.topic.hasPrefix("webpush/") && message.topic.hasSuffix("/low"))
+        #expect(message.topic.hasPrefix("webpush/") && message.topic.contains("/low/t/") && message.retain)
         #expect(Array(message.payload.readableBytesView) == body)
         #expect(message.qos == .atLeastOnce)
         #expect(message.properties.messageExpiryInterval == 3600)
@@ -171,5 +171,37 @@ struct PushServiceTests {
         let reloaded = try await self.service()
         #expect(await push(reloaded, token, [("TTL", "1")]).status == .gone)
         #expect(delivery.messages.isEmpty)
+    }
+
+    @Test("Topic: retained in a hashed slot; a replacement at another urgency clears the old slot; an ack clears it (P-32..P-35)")
+    func topicReplacement() async throws {
+        let service = try await service()
+        let (token, _) = try await subscribe(service)
+        #expect(await push(service, token, [("TTL", "60"), ("Topic", "door"), ("Urgency", "low")]).status == .created)
+        let first = try #require(delivery.messages.last)
+        #expect(first.retain)
+        let levels = first.topic.split(separator: "/")
+        #expect(levels.count == 5 && levels[2] == "low" && levels[3] == "t" && levels[4].count == 16)
+        #expect(!first.topic.contains("door"))
+        #expect(first.properties.userProperties.allSatisfy { $0.value != "door" })
+
+        #expect(await push(service, token, [("TTL", "60"), ("Topic", "door"), ("Urgency", "high")]).status == .created)
+        let messages = delivery.messages
+        #expect(messages.count == 3)
+        let second = messages[1], clear = messages[2]
+        #expect(second.retain && second.topic.contains("/high/t/") && second.topic.hasSuffix(String(levels[4])))
+        #expect(clear.topic == first.topic && clear.retain && clear.payload.readableBytes == 0)
+
+        // Acknowledging the replaced message does nothing; acknowledging the current one clears its slot.
+        await service.acknowledged(messageID: try #require(first.properties.userProperty("message-id")))
+        #expect(delivery.messages.count == 3)
+        await service.acknowledged(messageID: try #require(second.properties.userProperty("message-id")))
+        #expect(delivery.messages.count == 4)
+        #expect(delivery.messages[3].topic == second.topic && delivery.messages[3].payload.readableBytes == 0)
+
+        // Another subscription's slot for the same Topic is unrelated.
+        let (other, _) = try await subscribe(service)
+        #expect(await push(service, other, [("TTL", "60"), ("Topic", "door"), ("Urgency", "low")]).status == .created)
+        #expect(delivery.messages[4].topic.split(separator: "/")[4] != levels[4])
     }
 }

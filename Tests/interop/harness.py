@@ -197,6 +197,13 @@ class Device:
         with self.lock:
             return list(self.messages)
 
+    def acknowledge(self, message: dict) -> None:
+        """Acknowledges a message the way the MQTT contract says: publish to its Response Topic
+        with the Correlation Data it carried."""
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.CorrelationData = message["correlation"]
+        self.client.publish(message["response_topic"], b"", qos=1, properties=properties).wait_for_publish(5)
+
     def decrypt(self, payload: bytes) -> bytes:
         import http_ece
         return http_ece.decrypt(payload, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm")

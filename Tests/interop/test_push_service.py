@@ -344,3 +344,37 @@ def test_subscribe_tokens(pushgate_bin, tmp_path, broker):
         assert ok.status_code == 201
     finally:
         server.stop()
+
+
+def test_topic_replacement(server, broker):
+    """P-32..P-35: of two messages with the same Topic sent while the device is away, it gets
+    only the newer one, without the Topic value; once acknowledged, it is not delivered again."""
+    sub = server.subscribe()
+    device = Device(broker, sub["mqtt_topic"])
+    first = encrypted_body(device, sub["endpoint"], b"door open")
+    second = encrypted_body(device, sub["endpoint"], b"door closed")
+    for body in (first, second):
+        response = httpx.post(sub["endpoint"], content=body,
+                              headers={"TTL": "300", "Topic": "door-state", "Content-Encoding": "aes128gcm"})
+        assert response.status_code == 201
+
+    device.connect()
+    [message] = device.wait_messages(1)
+    time.sleep(0.3)
+    assert len(device.messages) == 1
+    assert device.decrypt(message["payload"]) == b"door closed"
+    assert "door-state" not in message["topic"] and "door-state" not in json.dumps(message["user"])
+    assert re.match(r"^webpush/[A-Za-z0-9_-]{22}/normal/t/[A-Za-z0-9_-]{16}$", message["topic"])
+    device.acknowledge(message)
+    device.disconnect()
+
+    # Acknowledged: a device subscribing again gets nothing.
+    deadline = time.time() + 5
+    while True:
+        again = Device(broker, sub["mqtt_topic"]).connect()
+        time.sleep(0.3)
+        seen = list(again.messages)
+        again.disconnect()
+        if not seen or time.time() > deadline:
+            break
+    assert seen == []

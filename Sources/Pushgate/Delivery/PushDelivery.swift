@@ -11,6 +11,9 @@ public struct OutgoingMessage: Sendable {
     public var qos: MQTTQoS
     /// MQTT 5 properties.
     public var properties: MQTTProperties
+    /// Retained: the broker keeps the newest message of the topic for future subscribers
+    /// (Topic replacement); an empty retained payload clears it.
+    public var retain = false
 }
 
 /// Where ``PushService`` hands messages; returns once the broker has the message. The MQTT
@@ -26,7 +29,8 @@ public protocol PushDelivery: Sendable {
 
 extension MQTTBridge: PushDelivery {
     public func deliver(_ message: OutgoingMessage) async throws(MQTTBridgeError) {
-        try await publish(topic: message.topic, payload: message.payload.readableBytesView, qos: message.qos, properties: message.properties)
+        try await publish(topic: message.topic, payload: message.payload.readableBytesView, qos: message.qos,
+                          retain: message.retain, properties: message.properties)
     }
 
     public var isReady: Bool { isConnected }

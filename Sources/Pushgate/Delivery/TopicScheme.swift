@@ -1,12 +1,18 @@
+import Crypto
+import WebPush
+
 /// Where a subscription's messages go on the broker, and where devices acknowledge.
 ///
 /// ```
 /// <prefix>/<topicID>/<urgency>     messages (urgency: very-low, low, normal, high)
+/// <prefix>/<topicID>/<urgency>/t/<slot>
+///                                  messages with a Topic header, retained: one slot per Topic,
+///                                  named by a hash so the Topic value never reaches the device
 /// <prefix>/<topicID>/#             what a device subscribes to: every message (mqtt_topic)
 /// <prefix>/ack/<topicID>           acknowledgements from the device (MQTT 5 Response Topic)
 /// ```
 /// The urgency level lets a device choose what wakes it: subscribing to
-/// `<prefix>/<topicID>/high` only receives high-urgency messages (RFC 8030 §5.3 "monitoring with
+/// `<prefix>/<topicID>/high/#` only receives high-urgency messages (RFC 8030 §5.3 "monitoring with
 /// Urgency", done by the broker). `topicID` is random, so topics reveal nothing about devices or
 /// capability URLs; a 22-character token never equals `ack`.
 public struct TopicScheme: Sendable {
@@ -22,6 +28,18 @@ public struct TopicScheme: Sendable {
     /// The topic a message of this urgency is published to.
     public func messageTopic(_ subscription: Subscription, urgency: Urgency) -> String {
         "\(prefix)/\(subscription.topicID)/\(urgency.rawValue)"
+    }
+
+    /// The retained slot of a Topic (RFC 8030 §5.4) at an urgency.
+    public func replacementTopic(_ subscription: Subscription, urgency: Urgency, slot: String) -> String {
+        "\(messageTopic(subscription, urgency: urgency))/t/\(slot)"
+    }
+
+    /// The slot name of a Topic value: 16 base64url characters of SHA-256 over the subscription's
+    /// topic id and the Topic, so equal Topics of different subscriptions do not correlate.
+    public static func slot(for topic: String, of subscription: Subscription) -> String {
+        let digest = SHA256.hash(data: Array(subscription.topicID.utf8) + [0] + Array(topic.utf8))
+        return String(Base64URL.encode(digest).prefix(16))
     }
 
     /// The topic a device acknowledges on.

@@ -84,6 +84,7 @@ public final class PushService: Sendable {
     let delivery: any PushDelivery
     let verifier: VAPIDVerifier
     let topics: TopicScheme
+    let slots = ReplacementSlots()
     let logger: Logger
     let clock: @Sendable () -> Date
 
@@ -205,16 +206,29 @@ public final class PushService: Sendable {
         )
         if let coding = message.contentEncoding { properties.userProperties.append(.init("content-encoding", coding)) }
         if message.ttl > 0 { properties.messageExpiryInterval = UInt32(message.ttl) }
-        let outgoing = OutgoingMessage(
+        var outgoing = OutgoingMessage(
             topic: topics.messageTopic(subscription, urgency: message.urgency),
             payload: request.body,
             qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce,
             properties: properties
         )
+        var slotKey: String?
+        if let topic = message.topic {
+            // P-32: the broker's retained message is the one undelivered message of this Topic.
+            let slot = TopicScheme.slot(for: topic, of: subscription)
+            outgoing.topic = topics.replacementTopic(subscription, urgency: message.urgency, slot: slot)
+            outgoing.retain = true
+            slotKey = "\(subscription.topicID)/\(slot)"
+        }
         do {
             try await delivery.deliver(outgoing)
         } catch {
             throw Self.pushError(error, retryAfter: settings.retryAfterSeconds)
+        }
+        if let slotKey, let previous = slots.replace(slotKey, with: .init(topic: outgoing.topic, messageID: messageID)),
+           previous.topic != outgoing.topic {
+            // P-33: a replacement at another urgency lives in another slot topic; empty the old one.
+            await clearRetained(previous.topic)
         }
         var headers = HTTPHeaders()
         headers.add(name: "Location", value: "\(settings.publicURL)/m/\(messageID)")
@@ -268,6 +282,26 @@ public final class PushService: Sendable {
         }
         // V-18: the signing key must not be the message's ECDH key.
         if keyID.count == WebPushCrypto.publicKeyLength, keyID == verified.key.rawBytes { throw .vapidKeyIsECDHKey }
+    }
+
+    // MARK: Acknowledgements
+
+    /// A device acknowledged a message (published to its response topic with the message id as
+    /// Correlation Data): a retained Topic message it acknowledged is not delivered again.
+    public func acknowledged(messageID: String) async {
+        guard let topic = slots.acknowledge(messageID) else { return }
+        await clearRetained(topic)
+    }
+
+    /// Publishes an empty retained message, which removes the retained one (best effort: if it
+    /// fails, the message expires with its TTL).
+    private func clearRetained(_ topic: String) async {
+        let clear = OutgoingMessage(topic: topic, payload: ByteBuffer(), qos: .atLeastOnce, properties: MQTTProperties(), retain: true)
+        do {
+            try await delivery.deliver(clear)
+        } catch {
+            logger.debug("could not clear a retained message", metadata: ["error": "\(error)"])
+        }
     }
 
     static func pushError(_ error: MQTTBridgeError, retryAfter: Int) -> PushError {
