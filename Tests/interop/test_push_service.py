@@ -110,15 +110,19 @@ def test_http2_prior_knowledge(server, broker):
 
 
 def test_urgency_selects_topic_level(server, broker):
-    """A device that subscribes to …/high only is woken only by high-urgency pushes."""
+    """A device that subscribes to …/high/# is woken only by high-urgency pushes, with or
+    without a Topic."""
     sub = server.subscribe()
-    picky = Device(broker, sub["mqtt_topic"].replace("#", "high")).connect()
+    picky = Device(broker, sub["mqtt_topic"].replace("#", "high/#")).connect()
     for urgency in ("very-low", "low", "normal", "high"):
         response = httpx.post(sub["endpoint"], headers={"TTL": "60", "Urgency": urgency})
         assert response.status_code == 201, response.text
-    messages = picky.wait_messages(1)
+        response = httpx.post(sub["endpoint"], headers={"TTL": "60", "Urgency": urgency, "Topic": f"t-{urgency}"})
+        assert response.status_code == 201, response.text
+    picky.wait_messages(2)
     time.sleep(0.3)
-    assert [m["topic"].rsplit("/", 1)[1] for m in picky.messages] == ["high"]
+    assert sorted(m["topic"].split("/")[2] for m in picky.messages) == ["high", "high"]
+    assert sorted(len(m["topic"].split("/")) for m in picky.messages) == [3, 5]
     picky.disconnect()
 
 
