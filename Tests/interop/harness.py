@@ -60,7 +60,8 @@ class Broker:
 class Server:
     """`pushgate serve` with a generated config; restartable with the same registry."""
 
-    def __init__(self, binary: Path, directory: Path, broker: Broker, extra: str = "", tls=None, verify=True):
+    def __init__(self, binary: Path, directory: Path, broker: Broker, extra: str = "", tls=None, verify=True,
+                 server_extra: str = ""):
         """`tls`: (certificate, key) PEM paths to serve HTTPS; `verify`: what httpx trusts."""
         self.binary = binary
         self.port = free_port()
@@ -73,7 +74,7 @@ class Server:
 server:
   listen: "127.0.0.1:{self.port}"
   public_url: "{self.url}"
-{tls_lines}mqtt:
+{server_extra}{tls_lines}mqtt:
   url: "mqtt://127.0.0.1:{broker.port}"
   client_id: "pushgate-test-{self.port}"
   reconnect_initial_delay_ms: 20
