@@ -12,13 +12,7 @@ struct CheckConfigCommand: ParsableCommand {
     var path: String = "config.yaml"
 
     func run() throws {
-        let config: PushgateConfig
-        do {
-            config = try ConfigLoader.load(path: path)
-        } catch {
-            printError(error.description)
-            throw ExitCode(1)
-        }
+        let config = try loadConfigOrExit(path)
         print("\(path): OK")
         print("  server:  listen \(config.server.listen), public URL \(config.server.publicURL), \(config.server.tls == nil ? "cleartext HTTP/1.1 + h2c" : "TLS (h2, http/1.1)")")
         print("  mqtt:    \(config.mqtt.url) (MQTT \(config.mqtt.protocolVersion.rawValue)), client id \(config.mqtt.clientID), topic prefix \(config.mqtt.topicPrefix)")

@@ -72,6 +72,16 @@ struct SendCommand: AsyncParsableCommand {
     }
 }
 
+/// Loads a config file, or prints its errors (file:line:column and hints) and exits with 1.
+func loadConfigOrExit(_ path: String) throws -> PushgateConfig {
+    do {
+        return try ConfigLoader.load(path: path)
+    } catch {
+        printError(error.description)
+        throw ExitCode(1)
+    }
+}
+
 /// Writes a line to standard error.
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))

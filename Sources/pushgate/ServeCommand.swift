@@ -13,13 +13,7 @@ struct ServeCommand: AsyncParsableCommand {
     var config: String = "config.yaml"
 
     func run() async throws {
-        let loaded: PushgateConfig
-        do {
-            loaded = try ConfigLoader.load(path: config)
-        } catch {
-            printError(error.description)
-            throw ExitCode(1)
-        }
+        let loaded = try loadConfigOrExit(config)
         var logger = Logger(label: "pushgate")
         logger.logLevel = Logger.Level(rawValue: loaded.logging.level) ?? .info
         logger.info("config: loaded", metadata: ["path": "\(config)"])
