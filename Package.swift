@@ -34,6 +34,11 @@ let package = Package(
             path: "Sources/CMosquitto",
             providers: [.apt(["libmosquitto-dev"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            path: "Sources/CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "WebPush",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
@@ -52,6 +57,7 @@ let package = Package(
             dependencies: [
                 "WebPush",
                 "MQTTBridge",
+                "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),

@@ -3,7 +3,7 @@
 # Needs root (or sudo) the first time; a no-op once everything is there.
 set -euo pipefail
 
-packages=(mosquitto mosquitto-clients libmosquitto-dev nghttp2-client curl openssl ca-certificates)
+packages=(mosquitto mosquitto-clients libmosquitto-dev zlib1g-dev nghttp2-client curl openssl ca-certificates)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -16,7 +16,8 @@ final class MemoryStore: RegistryStore, @unchecked Sendable {
     func load() async throws -> RegistrySnapshot {
         lock.withLock {
             RegistrySnapshot(subscriptions: rows.values.filter { $0.1 == nil }.map(\.0),
-                             deletedPushTokens: rows.values.filter { $0.1 != nil }.map(\.0.pushToken))
+                             deletedPushTokens: rows.values.filter { $0.1 != nil }.map(\.0.pushToken),
+                             lists: Array(lists.values))
         }
     }
     func insert(_ subscription: Subscription) async throws {
@@ -26,6 +27,26 @@ final class MemoryStore: RegistryStore, @unchecked Sendable {
     func markDeleted(id: String, at time: Int64) async throws {
         if failWrites { throw CancellationError() }
         lock.withLock { rows[id]?.1 = time }
+    }
+    private var lists: [String: PushList] = [:]
+    func insertList(_ list: PushList) async throws {
+        if failWrites { throw CancellationError() }
+        lock.withLock { lists[list.id] = list }
+    }
+    func updateList(id: String, _ changes: [ListChange]) async throws {
+        if failWrites { throw CancellationError() }
+        lock.withLock {
+            for change in changes {
+                switch change {
+                case .upsert(let token, let member): lists[id]?.members[token] = member
+                case .remove(let token): lists[id]?.members[token] = nil
+                }
+            }
+        }
+    }
+    func deleteList(id: String) async throws { lock.withLock { lists[id] = nil } }
+    func removeMemberEverywhere(_ memberToken: String) async throws {
+        lock.withLock { for id in lists.keys { lists[id]?.members[memberToken] = nil } }
     }
     func close() async throws {}
 }

@@ -39,7 +39,8 @@ public struct PushgateApplication: Sendable {
         let service = PushService(settings: .init(config), registry: registry, delivery: bridge, logger: logger)
         // Restored by the bridge on every reconnect; made now if connected, else on connect.
         try await AckListener.start(bridge: bridge, service: service, topics: service.topics, logger: logger)
-        let server = HTTPServer(config: config.server, maxPayloadBytes: config.limits.maxPayloadBytes, service: service, logger: logger)
+        let server = HTTPServer(config: config.server, maxPayloadBytes: config.limits.maxPayloadBytes,
+                                maxListDocumentBytes: config.lists.maxDocumentBytes, service: service, logger: logger)
         let address = try await server.start()
         logger.info("http: listening", metadata: [
             "address": "\(address)", "public_url": "\(config.server.publicURL)",

@@ -15,9 +15,11 @@ public struct PushgateConfig: Sendable, Decodable {
     public var logging: LoggingConfig
     /// `access`: subscribe tokens, VAPID for all.
     public var access: AccessConfig
+    /// `lists`: multi-device list limits.
+    public var lists: ListsConfig
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, mqtt, storage, limits, logging, access
+        case server, mqtt, storage, limits, logging, access, lists
     }
 
     public init(from decoder: any Decoder) throws {
@@ -29,5 +31,6 @@ public struct PushgateConfig: Sendable, Decodable {
         limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? LimitsConfig()
         logging = try container.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? LoggingConfig()
         access = try container.decodeIfPresent(AccessConfig.self, forKey: .access) ?? AccessConfig()
+        lists = try container.decodeIfPresent(ListsConfig.self, forKey: .lists) ?? ListsConfig()
     }
 }

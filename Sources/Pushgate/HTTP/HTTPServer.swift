@@ -19,13 +19,15 @@ public final class HTTPServer: Sendable {
     private let state = NIOLockedValueBox<(server: (any Channel)?, connections: [ObjectIdentifier: any Channel])>((nil, [:]))
 
     /// Creates a server for `service` with the `server` and `limits` settings.
-    public init(config: ServerConfig, maxPayloadBytes: Int, service: PushService, logger: Logger = Logger(label: "pushgate.http"),
+    public init(config: ServerConfig, maxPayloadBytes: Int, maxListDocumentBytes: Int = 4 * 1024 * 1024,
+                service: PushService, logger: Logger = Logger(label: "pushgate.http"),
                 group: (any EventLoopGroup)? = nil) {
         self.config = config
         self.limits = RequestLimits(
             maxBodyBytes: maxPayloadBytes,
             maxHeaderBytes: config.maxHeaderBytes,
-            requestTimeout: .seconds(Int64(config.requestTimeoutSeconds))
+            requestTimeout: .seconds(Int64(config.requestTimeoutSeconds)),
+            maxListDocumentBytes: maxListDocumentBytes
         )
         self.service = service
         self.logger = logger

@@ -12,6 +12,13 @@ struct RequestLimits: Sendable {
     var maxHeaderBytes: Int
     /// A request must arrive completely within this time; 408 otherwise.
     var requestTimeout: TimeAmount
+    /// List documents (`/lists`, `/l/…`) may be larger than a push.
+    var maxListDocumentBytes: Int
+
+    /// The body limit of a request path.
+    func maxBody(forPath uri: String) -> Int {
+        uri.hasPrefix("/lists") || uri.hasPrefix("/l/") ? max(maxListDocumentBytes, maxBodyBytes) : maxBodyBytes
+    }
 }
 
 /// Turns one HTTP request (HTTP/1.1, or one HTTP/2 stream through
@@ -55,8 +62,9 @@ final class RequestHandler: ChannelInboundHandler {
         case (.head(let head), .idle):
             received(head: head, context: context)
         case (.body(var chunk), .receiving(let head, var body)):
-            guard body.readableBytes + chunk.readableBytes <= limits.maxBodyBytes else {
-                refuse(.payloadTooLarge(limits.maxBodyBytes), context: context, version: head.version)
+            let limit = limits.maxBody(forPath: head.uri)
+            guard body.readableBytes + chunk.readableBytes <= limit else {
+                refuse(.payloadTooLarge(limit), context: context, version: head.version)
                 return
             }
             state = .idle  // release the buffer's reference so the write below does not copy
@@ -81,12 +89,13 @@ final class RequestHandler: ChannelInboundHandler {
             refuse(.headersTooLarge, context: context, version: head.version)
             return
         }
-        if let length = head.headers["Content-Length"].first.flatMap({ Int($0) }), length > limits.maxBodyBytes {
-            refuse(.payloadTooLarge(limits.maxBodyBytes), context: context, version: head.version)
+        let limit = limits.maxBody(forPath: head.uri)
+        if let length = head.headers["Content-Length"].first.flatMap({ Int($0) }), length > limit {
+            refuse(.payloadTooLarge(limit), context: context, version: head.version)
             return
         }
         let expected = head.headers["Content-Length"].first.flatMap { Int($0) } ?? 0
-        state = .receiving(head, context.channel.allocator.buffer(capacity: min(expected, limits.maxBodyBytes)))
+        state = .receiving(head, context.channel.allocator.buffer(capacity: min(expected, limit)))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timeout = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
             let (handler, context) = loopBound.value

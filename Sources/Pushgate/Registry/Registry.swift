@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+public import WebPush
 
 /// Subscriptions, served from memory, written through to a ``RegistryStore``.
 ///
@@ -20,6 +21,31 @@ public final class Registry: Sendable {
         var byPushToken: [String: Subscription] = [:]
         var byID: [String: Subscription] = [:]
         var deletedPushTokens: Set<String> = []
+        var lists: [String: PushList] = [:]
+        var listIDByPushToken: [String: String] = [:]
+        /// member push token → ids of the lists it is in (to leave them when deleted).
+        var listIDsByMember: [String: Set<String>] = [:]
+
+        mutating func index(_ list: PushList) {
+            if let old = lists[list.id] {
+                for token in old.members.keys where list.members[token] == nil {
+                    listIDsByMember[token]?.remove(list.id)
+                    if listIDsByMember[token]?.isEmpty == true { listIDsByMember[token] = nil }
+                }
+            }
+            lists[list.id] = list
+            listIDByPushToken[list.pushToken] = list.id
+            for token in list.members.keys { listIDsByMember[token, default: []].insert(list.id) }
+        }
+
+        mutating func unindex(listID: String) {
+            guard let list = lists.removeValue(forKey: listID) else { return }
+            listIDByPushToken[list.pushToken] = nil
+            for token in list.members.keys {
+                listIDsByMember[token]?.remove(listID)
+                if listIDsByMember[token]?.isEmpty == true { listIDsByMember[token] = nil }
+            }
+        }
     }
 
     private let store: any RegistryStore
@@ -35,6 +61,7 @@ public final class Registry: Sendable {
             index.byID[subscription.id] = subscription
         }
         index.deletedPushTokens = Set(snapshot.deletedPushTokens)
+        for list in snapshot.lists { index.index(list) }
         self.index = NIOLockedValueBox(index)
     }
 
@@ -72,12 +99,78 @@ public final class Registry: Sendable {
     public func remove(id: String, now: Int64) async throws -> Subscription? {
         guard let subscription = self.subscription(id: id) else { return nil }
         try await store.markDeleted(id: id, at: now)
+        // A deleted subscription leaves every list it was in.
+        try await store.removeMemberEverywhere(subscription.pushToken)
         index.withLockedValue { index in
             index.byID[id] = nil
             index.byPushToken[subscription.pushToken] = nil
             index.deletedPushTokens.insert(subscription.pushToken)
+            for listID in index.listIDsByMember.removeValue(forKey: subscription.pushToken) ?? [] {
+                index.lists[listID]?.members[subscription.pushToken] = nil
+            }
         }
         return subscription
+    }
+
+    // MARK: Lists
+
+    /// The list with this list-resource id.
+    public func list(id: String) -> PushList? {
+        index.withLockedValue { $0.lists[id] }
+    }
+
+    /// The list behind a list push token.
+    public func list(pushToken: String) -> PushList? {
+        index.withLockedValue { index in index.listIDByPushToken[pushToken].flatMap { index.lists[$0] } }
+    }
+
+    /// How many lists a creator key has.
+    public func listCount(creator: VAPIDPublicKey) -> Int {
+        index.withLockedValue { $0.lists.values.count { $0.creatorKey == creator } }
+    }
+
+    /// Whether `pushToken` names a live subscription.
+    public func isSubscription(pushToken: String) -> Bool {
+        index.withLockedValue { $0.byPushToken[pushToken] != nil }
+    }
+
+    /// Subscriptions for member tokens (skipping any that no longer exist).
+    public func subscriptions(pushTokens: [String]) -> [String: Subscription] {
+        index.withLockedValue { index in
+            var found: [String: Subscription] = [:]
+            found.reserveCapacity(pushTokens.count)
+            for token in pushTokens { found[token] = index.byPushToken[token] }
+            return found
+        }
+    }
+
+    /// Stores a new list durably, then indexes it.
+    public func add(_ list: PushList) async throws {
+        try await store.insertList(list)
+        index.withLockedValue { $0.index(list) }
+    }
+
+    /// Applies membership changes durably; returns the updated list.
+    public func update(listID: String, _ changes: [ListChange]) async throws -> PushList? {
+        guard var list = self.list(id: listID) else { return nil }
+        try await store.updateList(id: listID, changes)
+        for change in changes {
+            switch change {
+            case .upsert(let token, let member): list.members[token] = member
+            case .remove(let token): list.members[token] = nil
+            }
+        }
+        let updated = list
+        index.withLockedValue { $0.index(updated) }
+        return updated
+    }
+
+    /// Deletes a list durably; returns whether it existed.
+    public func removeList(id: String) async throws -> Bool {
+        guard self.list(id: id) != nil else { return false }
+        try await store.deleteList(id: id)
+        index.withLockedValue { $0.unindex(listID: id) }
+        return true
     }
 
     /// Closes the store.

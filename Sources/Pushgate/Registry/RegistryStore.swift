@@ -10,6 +10,14 @@ public protocol RegistryStore: Sendable {
     func insert(_ subscription: Subscription) async throws
     /// Marks a subscription deleted; returns once it is durable.
     func markDeleted(id: String, at time: Int64) async throws
+    /// Persists a new list with its members, atomically.
+    func insertList(_ list: PushList) async throws
+    /// Applies membership changes to a list, atomically.
+    func updateList(id: String, _ changes: [ListChange]) async throws
+    /// Deletes a list and its memberships.
+    func deleteList(id: String) async throws
+    /// Removes a subscription from every list (it was deleted).
+    func removeMemberEverywhere(_ memberToken: String) async throws
     /// Closes the store.
     func close() async throws
 }
@@ -20,10 +28,13 @@ public struct RegistrySnapshot: Sendable {
     public var subscriptions: [Subscription]
     /// Push tokens of deleted subscriptions.
     public var deletedPushTokens: [String]
+    /// Lists, with their members.
+    public var lists: [PushList]
 
     /// Creates a snapshot.
-    public init(subscriptions: [Subscription] = [], deletedPushTokens: [String] = []) {
+    public init(subscriptions: [Subscription] = [], deletedPushTokens: [String] = [], lists: [PushList] = []) {
         self.subscriptions = subscriptions
         self.deletedPushTokens = deletedPushTokens
+        self.lists = lists
     }
 }

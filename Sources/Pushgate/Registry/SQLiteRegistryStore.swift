@@ -11,6 +11,8 @@ import WebPush
 /// returns, which is what lets a subscribe answer 201.
 public final class SQLiteRegistryStore: RegistryStore {
     private let connection: SQLiteConnection
+    /// Serializes writes, so a transaction's statements are never interleaved with others.
+    private let writes = AsyncMutex()
     /// The database file.
     public let path: String
 
@@ -44,7 +46,39 @@ public final class SQLiteRegistryStore: RegistryStore {
                 deleted_at INTEGER
             )
             """)
-        try await execute("PRAGMA user_version = 1")
+        try await execute("""
+            CREATE TABLE IF NOT EXISTS lists (
+                id TEXT PRIMARY KEY,
+                push_token TEXT NOT NULL UNIQUE,
+                creator_key BLOB NOT NULL,
+                created_at INTEGER NOT NULL
+            )
+            """)
+        try await execute("""
+            CREATE TABLE IF NOT EXISTS list_members (
+                list_id TEXT NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
+                member_token TEXT NOT NULL,
+                expires_at INTEGER,
+                encrypted_key TEXT,
+                PRIMARY KEY (list_id, member_token)
+            )
+            """)
+        try await execute("CREATE INDEX IF NOT EXISTS list_members_by_member ON list_members(member_token)")
+        try await execute("PRAGMA user_version = 2")
+    }
+
+    /// Runs `body` as one transaction, serialized with every other write.
+    private func transaction(_ body: () async throws -> Void) async throws {
+        try await writes.withLock {
+            try await execute("BEGIN IMMEDIATE")
+            do {
+                try await body()
+                try await execute("COMMIT")
+            } catch {
+                try? await execute("ROLLBACK")
+                throw error
+            }
+        }
     }
 
     public func load() async throws -> RegistrySnapshot {
@@ -64,19 +98,78 @@ public final class SQLiteRegistryStore: RegistryStore {
             let subscription = Subscription(id: id, pushToken: pushToken, topicID: topicID, restrictionKey: key, createdAt: Int64(createdAt))
             rows.withLockedValue { $0.subscriptions.append(subscription) }
         }
-        return rows.withLockedValue { $0 }
+        let lists = NIOLockedValueBox([String: PushList]())
+        try await connection.query("SELECT id, push_token, creator_key, created_at FROM lists", []) { row in
+            guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string,
+                  let keyBlob = row.column("creator_key")?.blob, let createdAt = row.column("created_at")?.integer,
+                  let key = try? VAPIDPublicKey(base64URL: Base64URL.encode(keyBlob.readableBytesView))
+            else { return }
+            lists.withLockedValue { $0[id] = PushList(id: id, pushToken: pushToken, creatorKey: key, members: [:], createdAt: Int64(createdAt)) }
+        }
+        try await connection.query("SELECT list_id, member_token, expires_at, encrypted_key FROM list_members", []) { row in
+            guard let listID = row.column("list_id")?.string, let token = row.column("member_token")?.string else { return }
+            let member = PushList.Member(expires: row.column("expires_at")?.integer.map(Int64.init),
+                                         encryptedKey: row.column("encrypted_key")?.string)
+            lists.withLockedValue { $0[listID]?.members[token] = member }
+        }
+        var snapshot = rows.withLockedValue { $0 }
+        snapshot.lists = Array(lists.withLockedValue { $0 }.values)
+        return snapshot
+    }
+
+    public func insertList(_ list: PushList) async throws {
+        try await transaction {
+            try await execute("INSERT INTO lists (id, push_token, creator_key, created_at) VALUES (?, ?, ?, ?)",
+                              [.text(list.id), .text(list.pushToken), .blob(ByteBuffer(bytes: list.creatorKey.rawBytes)), .integer(Int(list.createdAt))])
+            for (token, member) in list.members { try await upsertMember(list.id, token, member) }
+        }
+    }
+
+    public func updateList(id: String, _ changes: [ListChange]) async throws {
+        try await transaction {
+            for change in changes {
+                switch change {
+                case .upsert(let token, let member): try await upsertMember(id, token, member)
+                case .remove(let token): try await execute("DELETE FROM list_members WHERE list_id = ? AND member_token = ?", [.text(id), .text(token)])
+                }
+            }
+        }
+    }
+
+    public func deleteList(id: String) async throws {
+        try await transaction {
+            try await execute("DELETE FROM list_members WHERE list_id = ?", [.text(id)])
+            try await execute("DELETE FROM lists WHERE id = ?", [.text(id)])
+        }
+    }
+
+    public func removeMemberEverywhere(_ memberToken: String) async throws {
+        try await writes.withLock {
+            try await execute("DELETE FROM list_members WHERE member_token = ?", [.text(memberToken)])
+        }
+    }
+
+    private func upsertMember(_ listID: String, _ token: String, _ member: PushList.Member) async throws {
+        try await execute(
+            "INSERT OR REPLACE INTO list_members (list_id, member_token, expires_at, encrypted_key) VALUES (?, ?, ?, ?)",
+            [.text(listID), .text(token), member.expires.map { .integer(Int($0)) } ?? .null, member.encryptedKey.map { .text($0) } ?? .null]
+        )
     }
 
     public func insert(_ subscription: Subscription) async throws {
         let key: SQLiteData = subscription.restrictionKey.map { .blob(ByteBuffer(bytes: $0.rawBytes)) } ?? .null
-        try await execute(
+        try await writes.withLock {
+            try await execute(
             "INSERT INTO subscriptions (id, push_token, topic_id, restriction_key, created_at) VALUES (?, ?, ?, ?, ?)",
-            [.text(subscription.id), .text(subscription.pushToken), .text(subscription.topicID), key, .integer(Int(subscription.createdAt))]
-        )
+                [.text(subscription.id), .text(subscription.pushToken), .text(subscription.topicID), key, .integer(Int(subscription.createdAt))]
+            )
+        }
     }
 
     public func markDeleted(id: String, at time: Int64) async throws {
-        try await execute("UPDATE subscriptions SET deleted_at = ?, restriction_key = NULL WHERE id = ?", [.integer(Int(time)), .text(id)])
+        try await writes.withLock {
+            try await execute("UPDATE subscriptions SET deleted_at = ?, restriction_key = NULL WHERE id = ?", [.integer(Int(time)), .text(id)])
+        }
     }
 
     public func close() async throws {

@@ -16,18 +16,29 @@ public struct PushError: Error, Sendable {
     /// Extra headers (WWW-Authenticate, Retry-After, Allow).
     public let headers: [(String, String)]
 
-    init(_ status: HTTPResponseStatus, errno: Int, _ message: String, headers: [(String, String)] = []) {
+    /// Push resource URLs the error is about (only ever the caller's own input, e.g. list members
+    /// that are not ours), as `"members"` in the body.
+    public let members: [String]
+
+    init(_ status: HTTPResponseStatus, errno: Int, _ message: String, headers: [(String, String)] = [], members: [String] = []) {
         self.status = status
         self.errno = errno
         self.message = message
         self.headers = headers
+        self.members = members
+    }
+
+    func naming(_ members: [String]) -> PushError {
+        PushError(status, errno: errno, message, headers: headers, members: members)
     }
 
     /// The response carrying this error.
     public var response: ServiceResponse {
         var fields = HTTPHeaders(headers)
         fields.add(name: "Cache-Control", value: "no-store")
-        let json = "{\"code\":\(status.code),\"errno\":\(errno),\"error\":\(jsonString(status.reasonPhrase)),\"message\":\(jsonString(message))}"
+        var json = "{\"code\":\(status.code),\"errno\":\(errno),\"error\":\(jsonString(status.reasonPhrase)),\"message\":\(jsonString(message))"
+        if !members.isEmpty { json += ",\"members\":[\(members.map(jsonString).joined(separator: ","))]" }
+        json += "}"
         return .json(status, json, headers: fields)
     }
 
@@ -82,5 +93,28 @@ public struct PushError: Error, Sendable {
     }
     static let storageUnavailable = PushError(.serviceUnavailable, errno: 133, "the registry could not be written; nothing changed",
                                               headers: [("Retry-After", "5")])
+    // MARK: Lists (errno 140–149)
+
+    static func invalidListDocument(_ why: String) -> PushError {
+        PushError(.badRequest, errno: 140, "list document: \(why)")
+    }
+    static func notOurPushResources(_ count: Int) -> PushError {
+        PushError(.badRequest, errno: 141, "\(count) member(s) are not push resources of this service (listed in \"members\")")
+    }
+    static func unsupportedMediaType(_ expected: String) -> PushError {
+        PushError(.unsupportedMediaType, errno: 142, "Content-Type must be \(expected)")
+    }
+    static func tooManyMembers(_ limit: Int) -> PushError {
+        PushError(.badRequest, errno: 144, "a list may have at most \(limit) members (lists.max_members)")
+    }
+    static func tooManyLists(_ limit: Int) -> PushError {
+        PushError(.forbidden, errno: 145, "this VAPID key already has \(limit) lists (lists.max_lists_per_key)")
+    }
+    static func fanOutRateExceeded(retryAfter: Int) -> PushError {
+        PushError(.tooManyRequests, errno: 146, "fan-out deliveries per second for this VAPID key exceeded (lists.max_deliveries_per_second_per_key)",
+                  headers: [("Retry-After", String(retryAfter))])
+    }
+    static let notListCreator = PushError(.forbidden, errno: 147, "only the VAPID key that created this list may read, change or push to it")
+
     static let shuttingDown = PushError(.serviceUnavailable, errno: 134, "shutting down", headers: [("Retry-After", "5")])
 }

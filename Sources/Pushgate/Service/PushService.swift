@@ -26,6 +26,8 @@ public final class PushService: Sendable {
         public var topicPrefix: String
         /// Seconds to suggest in Retry-After when the broker is down.
         public var retryAfterSeconds = 5
+        /// `lists`: multi-device list limits.
+        public var lists = ListsConfig()
 
         /// Settings from a loaded config.
         public init(_ config: PushgateConfig) {
@@ -35,6 +37,7 @@ public final class PushService: Sendable {
             requireVAPID = config.access.requireVAPID
             subscribeTokens = config.access.subscribeTokens
             topicPrefix = config.mqtt.topicPrefix
+            lists = config.lists
         }
 
         /// Settings given field by field (tests).
@@ -55,6 +58,9 @@ public final class PushService: Sendable {
         case subscribe
         case push(String)
         case subscription(String)
+        case listService
+        case list(String)
+        case listPush(String)
         case health
         case ready
 
@@ -64,6 +70,9 @@ public final class PushService: Sendable {
             case (1, "subscribe"): self = .subscribe
             case (1, "healthz"): self = .health
             case (1, "readyz"): self = .ready
+            case (1, "lists"): self = .listService
+            case (2, "l") where CapabilityToken.isWellFormed(parts[1]): self = .list(String(parts[1]))
+            case (2, "lp") where CapabilityToken.isWellFormed(parts[1]): self = .listPush(String(parts[1]))
             case (2, "p") where CapabilityToken.isWellFormed(parts[1]): self = .push(String(parts[1]))
             case (2, "s") where CapabilityToken.isWellFormed(parts[1]): self = .subscription(String(parts[1]))
             default: return nil
@@ -72,8 +81,9 @@ public final class PushService: Sendable {
 
         var allowed: [HTTPMethod] {
             switch self {
-            case .subscribe, .push: [.POST]
+            case .subscribe, .push, .listService, .listPush: [.POST]
             case .subscription: [.DELETE]
+            case .list: [.GET, .PATCH, .DELETE]
             case .health, .ready: [.GET]
             }
         }
@@ -85,6 +95,7 @@ public final class PushService: Sendable {
     let verifier: VAPIDVerifier
     let topics: TopicScheme
     let slots = ReplacementSlots()
+    let fanOutLimiter: FanOutLimiter
     let logger: Logger
     let clock: @Sendable () -> Date
 
@@ -97,6 +108,7 @@ public final class PushService: Sendable {
         self.delivery = delivery
         self.verifier = verifier ?? VAPIDVerifier(origin: settings.publicURL)
         self.topics = TopicScheme(prefix: settings.topicPrefix)
+        self.fanOutLimiter = FanOutLimiter(perSecond: settings.lists.maxDeliveriesPerSecondPerKey)
         self.logger = logger
         self.clock = clock
     }
@@ -109,6 +121,11 @@ public final class PushService: Sendable {
             case (.POST, .subscribe): return try await subscribe(request)
             case (.POST, .push(let token)): return try await push(token: token, request)
             case (.DELETE, .subscription(let id)): return try await unsubscribe(id: id)
+            case (.POST, .listService): return try await createList(request)
+            case (.GET, .list(let id)): return try readList(id: id, request)
+            case (.PATCH, .list(let id)): return try await amendList(id: id, request)
+            case (.DELETE, .list(let id)): return try await deleteList(id: id, request)
+            case (.POST, .listPush(let token)): return try await pushToList(token: token, request)
             case (.GET, .health): return .json(.ok, #"{"status":"ok"}"#)
             case (.GET, .ready): return readiness()
             default: throw PushError.methodNotAllowed(route.allowed)
@@ -142,6 +159,7 @@ public final class PushService: Sendable {
         var headers = HTTPHeaders()
         headers.add(name: "Location", value: location)
         headers.add(name: "Link", value: "<\(push)>; rel=\"urn:ietf:params:push\"")
+        headers.add(name: "Link", value: "<\(base)/lists>; rel=\"urn:ietf:params:push:multi\"")
         headers.add(name: "Cache-Control", value: "no-store")
         let body = """
             {"subscription":\(jsonString(location)),"endpoint":\(jsonString(push)),\
@@ -197,43 +215,54 @@ public final class PushService: Sendable {
         case .deleted: throw .gone
         case .unknown: throw .notFound
         }
-        let message = try validate(request, for: subscription)
+        let message = try validate(request, restrictionKey: subscription.restrictionKey)
         let messageID = CapabilityToken.make()
+        let (outgoing, slotKey) = outgoingMessage(message, body: request.body, id: messageID, to: subscription, encryptedKey: nil)
+        do {
+            try await delivery.deliver(outgoing)
+        } catch {
+            throw Self.pushError(error, retryAfter: settings.retryAfterSeconds)
+        }
+        await recordSlot(slotKey, topic: outgoing.topic, messageID: messageID)
+        var headers = HTTPHeaders()
+        headers.add(name: "Location", value: "\(settings.publicURL)/m/\(messageID)")
+        headers.add(name: "TTL", value: String(message.ttl))
+        return ServiceResponse(status: .created, headers: headers)
+    }
+
+    /// The MQTT message for one subscription (the mapping in the README); a Topic message goes to
+    /// its retained slot, whose key is returned for bookkeeping.
+    func outgoingMessage(_ message: ValidatedPush, body: ByteBuffer, id messageID: String, to subscription: Subscription,
+                         encryptedKey: String?) -> (OutgoingMessage, slotKey: String?) {
         var properties = MQTTProperties(
             correlationData: Array(messageID.utf8),
             responseTopic: topics.ackTopic(subscription),
             userProperties: [.init("message-id", messageID)]
         )
         if let coding = message.contentEncoding { properties.userProperties.append(.init("content-encoding", coding)) }
+        if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
         if message.ttl > 0 { properties.messageExpiryInterval = UInt32(message.ttl) }
         var outgoing = OutgoingMessage(
             topic: topics.messageTopic(subscription, urgency: message.urgency),
-            payload: request.body,
+            payload: body,
             qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce,
             properties: properties
         )
-        var slotKey: String?
-        if let topic = message.topic {
-            // P-32: the broker's retained message is the one undelivered message of this Topic.
-            let slot = TopicScheme.slot(for: topic, of: subscription)
-            outgoing.topic = topics.replacementTopic(subscription, urgency: message.urgency, slot: slot)
-            outgoing.retain = true
-            slotKey = "\(subscription.topicID)/\(slot)"
-        }
-        do {
-            try await delivery.deliver(outgoing)
-        } catch {
-            throw Self.pushError(error, retryAfter: settings.retryAfterSeconds)
-        }
-        if let slotKey, let previous = slots.replace(slotKey, with: .init(topic: outgoing.topic, messageID: messageID)),
-           previous.topic != outgoing.topic {
-            // P-33: a replacement at another urgency lives in another slot topic; empty the old one.
-            await clearRetained(previous.topic)
-        }
-        var headers = HTTPHeaders()
-        headers.add(name: "Location", value: "\(settings.publicURL)/m/\(messageID)")
-        headers.add(name: "TTL", value: String(message.ttl))
-        return ServiceResponse(status: .created, headers: headers)
+        guard let topic = message.topic else { return (outgoing, nil) }
+        // P-32: the broker's retained message is the one undelivered message of this Topic.
+        let slot = TopicScheme.slot(for: topic, of: subscription)
+        outgoing.topic = topics.replacementTopic(subscription, urgency: message.urgency, slot: slot)
+        outgoing.retain = true
+        return (outgoing, "\(subscription.topicID)/\(slot)")
+    }
+
+    /// Notes which message a Topic slot now holds; P-33: a replacement at another urgency lives in
+    /// another slot topic, so the old one is emptied.
+    func recordSlot(_ slotKey: String?, topic: String, messageID: String) async {
+        guard let slotKey, let previous = slots.replace(slotKey, with: .init(topic: topic, messageID: messageID)),
+              previous.topic != topic
+        else { return }
+        await clearRetained(previous.topic)
     }
 
     struct ValidatedPush {
@@ -245,7 +274,7 @@ public final class PushService: Sendable {
 
     /// Every check of a push request, in the order the requirements give them; nothing is
     /// published unless all pass.
-    func validate(_ request: ServiceRequest, for subscription: Subscription) throws(PushError) -> ValidatedPush {
+    func validate(_ request: ServiceRequest, restrictionKey: VAPIDPublicKey?, vapidRequired: Bool = false) throws(PushError) -> ValidatedPush {
         let requestedTTL = try PushHeaders.ttl(request.headers)
         let urgency = try PushHeaders.urgency(request.headers)
         let topic = try PushHeaders.topic(request.headers)
@@ -261,20 +290,21 @@ public final class PushService: Sendable {
                 throw .invalidEncoding("the body is not an aes128gcm message: \(error)")
             }
         }
-        try checkVAPID(request, subscription: subscription, keyID: keyID)
+        try checkVAPID(request, restrictionKey: restrictionKey, required: vapidRequired, keyID: keyID)
         return ValidatedPush(ttl: min(requestedTTL, settings.maxTTLSeconds), urgency: urgency, topic: topic, contentEncoding: coding)
     }
 
     /// V-05..V-20: required on restricted subscriptions (401 absent / 403 invalid), verified when
     /// present anywhere (V-14), and required everywhere with `access.require_vapid`.
-    func checkVAPID(_ request: ServiceRequest, subscription: Subscription, keyID: [UInt8]) throws(PushError) {
+    @discardableResult
+    func checkVAPID(_ request: ServiceRequest, restrictionKey: VAPIDPublicKey?, required: Bool = false, keyID: [UInt8] = []) throws(PushError) -> VAPIDPublicKey? {
         let authorization = request.headers["Authorization"].first
         let hasVAPID = authorization.map { $0.trimmingOWS().lowercased().hasPrefix("vapid") } ?? false
-        let required = subscription.restrictionKey != nil || settings.requireVAPID
-        guard required || hasVAPID else { return }
+        let required = required || restrictionKey != nil || settings.requireVAPID
+        guard required || hasVAPID else { return nil }
         let verified: VAPIDVerifier.Verified
         do {
-            verified = try verifier.verify(authorization: hasVAPID ? authorization : nil, expectedKey: subscription.restrictionKey, now: clock())
+            verified = try verifier.verify(authorization: hasVAPID ? authorization : nil, expectedKey: restrictionKey, now: clock())
         } catch .missingCredentials {
             throw .missingVAPID
         } catch {
@@ -282,6 +312,7 @@ public final class PushService: Sendable {
         }
         // V-18: the signing key must not be the message's ECDH key.
         if keyID.count == WebPushCrypto.publicKeyLength, keyID == verified.key.rawBytes { throw .vapidKeyIsECDHKey }
+        return verified.key
     }
 
     // MARK: Acknowledgements
@@ -295,7 +326,7 @@ public final class PushService: Sendable {
 
     /// Publishes an empty retained message, which removes the retained one (best effort: if it
     /// fails, the message expires with its TTL).
-    private func clearRetained(_ topic: String) async {
+    func clearRetained(_ topic: String) async {
         let clear = OutgoingMessage(topic: topic, payload: ByteBuffer(), qos: .atLeastOnce, properties: MQTTProperties(), retain: true)
         do {
             try await delivery.deliver(clear)
