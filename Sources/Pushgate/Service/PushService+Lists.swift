@@ -32,12 +32,7 @@ extension PushService {
 
         let list = PushList(id: CapabilityToken.make(), pushToken: CapabilityToken.make(), creatorKey: creator,
                             members: members, createdAt: seconds(clock()))
-        do {
-            try await registry.add(list)
-        } catch {
-            logger.error("registry write failed", metadata: ["error": "\(error)"])
-            throw .storageUnavailable
-        }
+        try await persisting { try await registry.add(list) }
         let location = "\(settings.publicURL)/l/\(list.id)"
         let push = "\(settings.publicURL)/lp/\(list.pushToken)"
         var headers = HTTPHeaders()
@@ -83,24 +78,14 @@ extension PushService {
         guard foreign.isEmpty else { throw PushError.notOurPushResources(foreign.count).naming(foreign.sorted()) }
         let remaining = members.values.count { member in member.expires.map { $0 > now } ?? true }
         guard remaining <= settings.lists.maxMembers else { throw .tooManyMembers(settings.lists.maxMembers) }
-        let updated: PushList?
-        do {
-            updated = try await registry.update(listID: id, changes)
-        } catch {
-            logger.error("registry write failed", metadata: ["error": "\(error)"])
-            throw .storageUnavailable
-        }
-        guard let updated else { throw .notFound }
+        let finalChanges = changes
+        guard let updated = try await persisting({ try await registry.update(listID: id, finalChanges) }) else { throw .notFound }
         return document(of: updated)
     }
 
     func deleteList(id: String, _ request: ServiceRequest) async throws(PushError) -> ServiceResponse {
         _ = try ownedList(id: id, request)
-        do {
-            _ = try await registry.removeList(id: id)
-        } catch {
-            throw .storageUnavailable
-        }
+        _ = try await persisting { try await registry.removeList(id: id) }
         return ServiceResponse(status: .noContent)
     }
 

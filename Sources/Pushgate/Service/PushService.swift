@@ -147,12 +147,7 @@ public final class PushService: Sendable {
         }
         let restrictionKey = try Self.restrictionKey(request)
         let subscription = Subscription.make(restrictionKey: restrictionKey, now: Int64(clock().timeIntervalSince1970))
-        do {
-            try await registry.add(subscription)
-        } catch {
-            logger.error("registry write failed", metadata: ["error": "\(error)"])
-            throw .storageUnavailable
-        }
+        try await persisting { try await registry.add(subscription) }
         let base = settings.publicURL
         let push = "\(base)/p/\(subscription.pushToken)"
         let location = "\(base)/s/\(subscription.id)"
@@ -192,16 +187,22 @@ public final class PushService: Sendable {
         }
     }
 
-    // MARK: Delete (RFC 8030 §7.3)
-
-    func unsubscribe(id: String) async throws(PushError) -> ServiceResponse {
-        let removed: Subscription?
+    /// Runs a registry write; a failure is 503 (errno 133) and, since the index changes only after
+    /// the store, changes nothing.
+    func persisting<T: Sendable>(_ write: () async throws -> T) async throws(PushError) -> T {
         do {
-            removed = try await registry.remove(id: id, now: Int64(clock().timeIntervalSince1970))
+            return try await write()
         } catch {
             logger.error("registry write failed", metadata: ["error": "\(error)"])
             throw .storageUnavailable
         }
+    }
+
+    // MARK: Delete (RFC 8030 §7.3)
+
+    func unsubscribe(id: String) async throws(PushError) -> ServiceResponse {
+        let now = Int64(clock().timeIntervalSince1970)
+        let removed = try await persisting { try await registry.remove(id: id, now: now) }
         guard removed != nil else { throw .notFound }
         return ServiceResponse(status: .noContent)
     }
