@@ -35,10 +35,7 @@ extension PushService {
         try await persisting { try await registry.add(list) }
         let location = "\(settings.publicURL)/l/\(list.id)"
         let push = "\(settings.publicURL)/lp/\(list.pushToken)"
-        var headers = HTTPHeaders()
-        headers.add(name: "Location", value: location)
-        headers.add(name: "Link", value: "<\(push)>; rel=\"urn:ietf:params:push\"")
-        headers.add(name: "Cache-Control", value: "no-store")
+        let headers = Self.createdHeaders(location: location, push: push)
         return .json(.created, "{\"list\":\(jsonString(location)),\"endpoint\":\(jsonString(push)),\"members\":\(members.count)}", headers: headers)
     }
 

@@ -151,11 +151,8 @@ public final class PushService: Sendable {
         let base = settings.publicURL
         let push = "\(base)/p/\(subscription.pushToken)"
         let location = "\(base)/s/\(subscription.id)"
-        var headers = HTTPHeaders()
-        headers.add(name: "Location", value: location)
-        headers.add(name: "Link", value: "<\(push)>; rel=\"urn:ietf:params:push\"")
+        var headers = Self.createdHeaders(location: location, push: push)
         headers.add(name: "Link", value: "<\(base)/lists>; rel=\"urn:ietf:params:push:multi\"")
-        headers.add(name: "Cache-Control", value: "no-store")
         let body = """
             {"subscription":\(jsonString(location)),"endpoint":\(jsonString(push)),\
             "mqtt_topic":\(jsonString(topics.deviceFilter(subscription))),\
@@ -164,6 +161,16 @@ public final class PushService: Sendable {
             """
         logger.debug("subscription created", metadata: ["restricted": "\(restrictionKey != nil)"])
         return .json(.created, body, headers: headers)
+    }
+
+    /// The headers of a created resource (subscription or list): `Location`, and the push
+    /// resource as `Link rel="urn:ietf:params:push"` (P-11, P-12).
+    static func createdHeaders(location: String, push: String) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "Location", value: location)
+        headers.add(name: "Link", value: "<\(push)>; rel=\"urn:ietf:params:push\"")
+        headers.add(name: "Cache-Control", value: "no-store")
+        return headers
     }
 
     /// V-01..V-03: only `application/webpush-options+json` bodies count; unknown members are
