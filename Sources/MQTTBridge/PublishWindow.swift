@@ -1,4 +1,3 @@
-
 /// Bounds the publishes in flight. Beyond the broker's receive maximum libmosquitto queues
 /// without limit, so the bridge keeps its own window and makes excess publishers wait (in
 /// FIFO order) for a slot instead.
@@ -77,10 +76,5 @@ final class PublishWindow: Sendable {
             return waiting
         }
         for waiter in waiters { waiter.resume(throwing: error) }
-    }
-
-    /// Slots in use and publishers waiting.
-    var usage: (inUse: Int, waiting: Int, capacity: Int) {
-        state.withLock { ($0.inUse, $0.waiters.count - $0.head, $0.capacity) }
     }
 }

@@ -38,7 +38,7 @@ public struct PushgateApplication: Sendable {
 
         let service = PushService(settings: .init(config), registry: registry, delivery: bridge, logger: logger)
         // Restored by the bridge on every reconnect; made now if connected, else on connect.
-        try await AckListener.start(bridge: bridge, service: service, topics: service.topics, logger: logger)
+        try await AckListener.start(bridge: bridge, service: service)
         let server = HTTPServer(config: config.server, maxPayloadBytes: config.limits.maxPayloadBytes,
                                 maxListDocumentBytes: config.lists.maxDocumentBytes, service: service, logger: logger)
         let address = try await server.start()

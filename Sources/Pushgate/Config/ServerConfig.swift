@@ -43,9 +43,6 @@ public struct ServerConfig: Sendable, Decodable {
         }
     }
 
-    /// The origin of ``publicURL``: what VAPID tokens' `aud` must be.
-    public var origin: String { publicURL }
-
     enum CodingKeys: String, CodingKey, CaseIterable {
         case listen
         case publicURL = "public_url"

@@ -61,9 +61,6 @@ public final class HTTPServer: Sendable {
         return server.localAddress!
     }
 
-    /// Requests being handled right now.
-    public var requestsInFlight: Int { tracker.inFlight }
-
     /// Stops accepting, waits up to `deadline` for requests in progress, then closes every
     /// connection.
     public func shutdown(deadline: Duration = .seconds(10)) async {
