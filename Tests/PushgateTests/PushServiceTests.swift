@@ -26,7 +26,10 @@ final class MemoryStore: RegistryStore, @unchecked Sendable {
     }
     func markDeleted(id: String, at time: Int64) async throws {
         if failWrites { throw CancellationError() }
-        lock.withLock { rows[id]?.1 = time }
+        lock.withLock {
+            rows[id]?.1 = time
+            if let token = rows[id]?.0.pushToken { for listID in lists.keys { lists[listID]?.members[token] = nil } }
+        }
     }
     private var lists: [String: PushList] = [:]
     func insertList(_ list: PushList) async throws {
@@ -45,9 +48,6 @@ final class MemoryStore: RegistryStore, @unchecked Sendable {
         }
     }
     func deleteList(id: String) async throws { lock.withLock { lists[id] = nil } }
-    func removeMemberEverywhere(_ memberToken: String) async throws {
-        lock.withLock { for id in lists.keys { lists[id]?.members[memberToken] = nil } }
-    }
     func close() async throws {}
 }
 

@@ -98,9 +98,8 @@ public final class Registry: Sendable {
     /// Deletes a subscription durably; returns it, or `nil` if there was none.
     public func remove(id: String, now: Int64) async throws -> Subscription? {
         guard let subscription = self.subscription(id: id) else { return nil }
+        // One store write: the subscription is deleted and leaves every list it was in.
         try await store.markDeleted(id: id, at: now)
-        // A deleted subscription leaves every list it was in.
-        try await store.removeMemberEverywhere(subscription.pushToken)
         index.withLockedValue { index in
             index.byID[id] = nil
             index.byPushToken[subscription.pushToken] = nil

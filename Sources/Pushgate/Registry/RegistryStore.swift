@@ -8,7 +8,8 @@ public protocol RegistryStore: Sendable {
     func load() async throws -> RegistrySnapshot
     /// Persists a new subscription; returns once it is durable.
     func insert(_ subscription: Subscription) async throws
-    /// Marks a subscription deleted; returns once it is durable.
+    /// Marks a subscription deleted and removes it from every list, in one atomic write;
+    /// returns once it is durable.
     func markDeleted(id: String, at time: Int64) async throws
     /// Persists a new list with its members, atomically.
     func insertList(_ list: PushList) async throws
@@ -16,8 +17,6 @@ public protocol RegistryStore: Sendable {
     func updateList(id: String, _ changes: [ListChange]) async throws
     /// Deletes a list and its memberships.
     func deleteList(id: String) async throws
-    /// Removes a subscription from every list (it was deleted).
-    func removeMemberEverywhere(_ memberToken: String) async throws
     /// Closes the store.
     func close() async throws
 }

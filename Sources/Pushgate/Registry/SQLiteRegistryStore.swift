@@ -143,12 +143,6 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    public func removeMemberEverywhere(_ memberToken: String) async throws {
-        try await writes.withLock {
-            try await execute("DELETE FROM list_members WHERE member_token = ?", [.text(memberToken)])
-        }
-    }
-
     private func upsertMember(_ listID: String, _ token: String, _ member: PushList.Member) async throws {
         try await execute(
             "INSERT OR REPLACE INTO list_members (list_id, member_token, expires_at, encrypted_key) VALUES (?, ?, ?, ?)",
@@ -167,7 +161,10 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func markDeleted(id: String, at time: Int64) async throws {
-        try await writes.withLock {
+        try await transaction {
+            try await execute("""
+                DELETE FROM list_members WHERE member_token = (SELECT push_token FROM subscriptions WHERE id = ?)
+                """, [.text(id)])
             try await execute("UPDATE subscriptions SET deleted_at = ?, restriction_key = NULL WHERE id = ?", [.integer(Int(time)), .text(id)])
         }
     }
