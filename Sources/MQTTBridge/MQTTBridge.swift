@@ -385,12 +385,7 @@ extension MQTTBridge {
                     await group.next()
                     group.cancelAll()
                 }
-                connection.withLock { connection in
-                    if let handle = connection.handle {
-                        mosquitto_disconnect_v5(handle.pointer, 0, nil)
-                    }
-                }
-                wakeup.signal()
+                stop()
             }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let done = exited.withLock { state in

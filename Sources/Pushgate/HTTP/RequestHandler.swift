@@ -90,12 +90,12 @@ final class RequestHandler: ChannelInboundHandler {
             return
         }
         let limit = limits.maxBody(forPath: head.uri)
-        if let length = head.headers["Content-Length"].first.flatMap({ Int($0) }), length > limit {
+        let declared = head.headers["Content-Length"].first.flatMap { Int($0) }
+        if let declared, declared > limit {
             refuse(.payloadTooLarge(limit), context: context, version: head.version)
             return
         }
-        let expected = head.headers["Content-Length"].first.flatMap { Int($0) } ?? 0
-        state = .receiving(head, context.channel.allocator.buffer(capacity: min(expected, limit)))
+        state = .receiving(head, context.channel.allocator.buffer(capacity: min(declared ?? 0, limit)))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timeout = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
             let (handler, context) = loopBound.value

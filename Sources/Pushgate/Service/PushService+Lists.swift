@@ -165,8 +165,7 @@ extension PushService {
 
     /// The JSON object of a create or patch body: checks the media type, undoes gzip (bounded).
     func decodeDocument(_ request: ServiceRequest, mediaType: String) throws(PushError) -> [String: Any] {
-        let type = request.headers["Content-Type"].first?.split(separator: ";").first?.trimmingOWS().lowercased()
-        guard type == mediaType else { throw .unsupportedMediaType(mediaType) }
+        guard request.mediaType == mediaType else { throw .unsupportedMediaType(mediaType) }
         var bytes = Array(request.body.readableBytesView)
         let codings = request.headers["Content-Encoding"].flatMap { $0.split(separator: ",") }.map { $0.trimmingOWS().lowercased() }
         switch codings {

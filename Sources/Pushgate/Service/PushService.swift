@@ -176,8 +176,7 @@ public final class PushService: Sendable {
     /// V-01..V-03: only `application/webpush-options+json` bodies count; unknown members are
     /// ignored; a `vapid` member must be a valid uncompressed P-256 key.
     static func restrictionKey(_ request: ServiceRequest) throws(PushError) -> VAPIDPublicKey? {
-        let mediaType = request.headers["Content-Type"].first?.split(separator: ";").first?.trimmingOWS().lowercased()
-        guard mediaType == "application/webpush-options+json", request.body.readableBytes > 0 else { return nil }
+        guard request.mediaType == "application/webpush-options+json", request.body.readableBytes > 0 else { return nil }
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: Data(request.body.readableBytesView))

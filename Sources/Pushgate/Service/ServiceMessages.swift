@@ -21,6 +21,11 @@ public struct ServiceRequest: Sendable {
         self.headers = headers
         self.body = body
     }
+
+    /// The media type of `Content-Type`, lowercased, without parameters.
+    var mediaType: String? {
+        headers["Content-Type"].first?.split(separator: ";").first?.trimmingOWS().lowercased()
+    }
 }
 
 /// The service's answer.
