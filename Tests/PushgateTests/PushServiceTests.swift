@@ -140,6 +140,10 @@ struct PushServiceTests {
             #expect(String(buffer: response.body).contains("\"errno\":\(errno)"))
             if status == .serviceUnavailable { #expect(response.headers["Retry-After"] == ["5"]) }
         }
+        delivery.failure = .packetTooLarge
+        let tooLarge = await push(service, token, [("TTL", "5")])
+        #expect(tooLarge.status == .payloadTooLarge)
+        #expect(String(buffer: tooLarge.body).contains("\"errno\":124") && String(buffer: tooLarge.body).contains("maximum packet size"))
         delivery.failure = nil
         #expect(await service.handle(ServiceRequest(method: .GET, path: "/readyz")).status == .ok)
     }

@@ -78,6 +78,8 @@ public struct PushError: Error, Sendable {
     static func payloadTooLarge(_ limit: Int) -> PushError {
         PushError(.payloadTooLarge, errno: 124, "the body exceeds \(limit) bytes")
     }
+    static let brokerPacketTooLarge = PushError(.payloadTooLarge, errno: 124,
+        "the message is larger than the MQTT broker's maximum packet size; lower limits.max_payload_bytes or raise the broker's max_packet_size")
     static let headersTooLarge = PushError(.requestHeaderFieldsTooLarge, errno: 127, "request header fields too large")
     static func brokerUnavailable(retryAfter: Int) -> PushError {
         PushError(.serviceUnavailable, errno: 130, "the MQTT broker is unavailable; the message was not accepted",

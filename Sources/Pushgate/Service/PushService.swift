@@ -347,7 +347,7 @@ public final class PushService: Sendable {
         case .brokerUnavailable: .brokerUnavailable(retryAfter: retryAfter)
         case .connectionLost: .outcomeUnknown(retryAfter: retryAfter)
         case .shutDown: .shuttingDown
-        case .packetTooLarge: .payloadTooLarge(0)
+        case .packetTooLarge: .brokerPacketTooLarge
         case .rejected(_, let reason): .brokerRejected(reason)
         case .invalidTopic, .client: .brokerRejected(error.description)
         }
