@@ -18,7 +18,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: loaded.logging.level) ?? .info
         logger.info("config: loaded", metadata: ["path": "\(config)"])
         do {
-            try await PushgateApplication(config: loaded, logger: logger).run()
+            try await PushgateApplication(config: loaded, configPath: config, logger: logger).run()
         } catch {
             logger.critical("pushgate: cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)

@@ -108,6 +108,37 @@ struct ConfigTests {
         expectError(Self.minimal + "\nlogging:\n  level: loud\n", line: 9, message: "unknown log level 'loud'")
     }
 
+    static let appKey = "BGqqHPi8DhTWZ_rr56TtBRO8DD1YoBpYqmPImPH_rMRaQZhc5t631JOOu09eslx1fUMC5VXKWBIgoAy4QrRWkOA"
+
+    @Test("routes: parsed with their keys; every mistake is located on its own entry")
+    func routes() throws {
+        let two = Self.minimal + """
+
+            routes:
+              - name: fleet
+                topic: "fleet/all"
+                vapid_keys: ["\(Self.appKey)"]
+              - name: lamps
+                topic: "site/lamps"
+                vapid_keys: ["\(Self.appKey)"]
+                keys: {p256dh: "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", auth: "BTBZMqHH6r4Tts7J_aSIgg"}
+            """
+        let config = try parse(two)
+        #expect(config.routes.map(\.name) == ["fleet", "lamps"])
+        #expect(config.routes[1].topic == "site/lamps" && config.routes[1].keys?.auth == "BTBZMqHH6r4Tts7J_aSIgg")
+        #expect(config.routes[0].vapidKeys.first?.base64URL == Self.appKey)
+        #expect(try parse(Self.minimal).routes.isEmpty)
+
+        expectError(two.replacingOccurrences(of: "site/lamps", with: "site/#"), line: 13, message: "contains a wildcard")
+        expectError(two.replacingOccurrences(of: "site/lamps", with: "webpush/lamps"), line: 13, message: "below mqtt.topic_prefix")
+        expectError(two.replacingOccurrences(of: "name: lamps", with: "name: fleet"), line: 12, message: "'fleet' is used twice")
+        expectError(two.replacingOccurrences(of: "name: lamps", with: "name: \"a b\""), line: 12, message: "must be 1 to 64 characters")
+        expectError(two.replacingOccurrences(of: "auth: \"BTBZMqHH6r4Tts7J_aSIgg\"", with: "auth: \"AAAA\""), line: 15, message: "not Web Push receiver keys")
+        expectError(two + "\n    colour: red\n", line: 16, message: "unknown key 'colour' in 'routes'")
+        expectError(Self.minimal + "\nroutes:\n  - name: x\n    topic: t\n", line: 9, message: "needs at least one VAPID public key", hint: "vapid generate")
+        expectError(Self.minimal + "\nroutes:\n  - name: x\n    topic: t\n    vapid_keys: [\"nope\"]\n", line: 11, message: "is not a VAPID public key")
+    }
+
     @Test("missing files and required keys are errors")
     func missing() {
         expectError(Self.minimal.replacingOccurrences(of: "  public_url: \"http://127.0.0.1:8080\"\n", with: "  tls:\n    certificate: /nonexistent/cert.pem\n    private_key: /nonexistent/key.pem\n  public_url: \"https://x\"\n"),

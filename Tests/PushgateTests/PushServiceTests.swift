@@ -48,6 +48,8 @@ final class MemoryStore: RegistryStore, @unchecked Sendable {
         }
     }
     func deleteList(id: String) async throws { lock.withLock { lists[id] = nil } }
+    let secret = (0..<32).map { UInt8($0) }
+    func installationSecret() async throws -> [UInt8] { secret }
     func close() async throws {}
 }
 

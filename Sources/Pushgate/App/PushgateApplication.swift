@@ -10,12 +10,15 @@ import WebPush
 public struct PushgateApplication: Sendable {
     /// The configuration.
     public let config: PushgateConfig
+    /// The config file, re-read on SIGHUP for its routes; `nil`: no reloading.
+    public let configPath: String?
     /// The root logger.
     public let logger: Logger
 
     /// Creates the application.
-    public init(config: PushgateConfig, logger: Logger) {
+    public init(config: PushgateConfig, configPath: String? = nil, logger: Logger) {
         self.config = config
+        self.configPath = configPath
         self.logger = logger
     }
 
@@ -36,7 +39,12 @@ public struct PushgateApplication: Sendable {
             logger.warning("mqtt: not connected yet, retrying in the background", metadata: ["state": "\(bridge.state)"])
         }
 
-        let service = PushService(settings: .init(config), registry: registry, delivery: bridge, logger: logger)
+        let secret = try await store.installationSecret()
+        let routes = RouteTable(config.routes, secret: secret)
+        let service = PushService(settings: .init(config), registry: registry, delivery: bridge, routes: routes, logger: logger)
+        if !config.routes.isEmpty {
+            logger.info("routes: ready", metadata: ["routes": "\(config.routes.count)"])
+        }
         // Restored by the bridge on every reconnect; made now if connected, else on connect.
         try await AckListener.start(bridge: bridge, service: service)
         let server = HTTPServer(config: config.server, maxPayloadBytes: config.limits.maxPayloadBytes,
@@ -47,12 +55,16 @@ public struct PushgateApplication: Sendable {
             "protocols": "\(config.server.tls == nil ? "HTTP/1.1, h2c" : "h2, http/1.1 over TLS")",
         ])
 
+        var services: [any Service] = [
+            LifecycleService(name: "registry") { try? await registry.close() },
+            LifecycleService(name: "mqtt") { await bridge.shutdown(deadline: .seconds(5)) },
+            LifecycleService(name: "http") { await server.shutdown(deadline: .seconds(10)) },
+        ]
+        if let configPath {
+            services.append(RouteReloader(path: configPath, secret: secret, service: service, logger: logger))
+        }
         let group = ServiceGroup(
-            services: [
-                LifecycleService(name: "registry") { try? await registry.close() },
-                LifecycleService(name: "mqtt") { await bridge.shutdown(deadline: .seconds(5)) },
-                LifecycleService(name: "http") { await server.shutdown(deadline: .seconds(10)) },
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

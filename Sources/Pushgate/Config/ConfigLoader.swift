@@ -110,13 +110,18 @@ public enum ConfigLoader {
             if let mapping = current.mapping {
                 guard let value = mapping.first(where: { $0.key.string == component })?.value else { return nil }
                 current = value
-            } else if let sequence = current.sequence, let index = Int(component), sequence.indices.contains(index) {
+            } else if let sequence = current.sequence, let index = sequenceIndex(component), sequence.indices.contains(index) {
                 current = sequence[index]
             } else {
                 return nil
             }
         }
         return current
+    }
+
+    /// A coding-path component naming a sequence element: Yams spells index 2 "Index 2".
+    private static func sequenceIndex(_ component: String) -> Int? {
+        Int(component) ?? (component.hasPrefix("Index ") ? Int(component.dropFirst(6)) : nil)
     }
 
     /// The position of the node at `path`, or of its key when `key` is set; falls back to the

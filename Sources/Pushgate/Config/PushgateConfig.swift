@@ -17,9 +17,12 @@ public struct PushgateConfig: Sendable, Decodable {
     public var access: AccessConfig
     /// `lists`: multi-device list limits.
     public var lists: ListsConfig
+    /// `routes`: admin-defined push resources on fixed MQTT topics (broadcast lists); reloaded
+    /// on SIGHUP.
+    public var routes: [RouteConfig]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, mqtt, storage, limits, logging, access, lists
+        case server, mqtt, storage, limits, logging, access, lists, routes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -32,5 +35,21 @@ public struct PushgateConfig: Sendable, Decodable {
         logging = try container.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? LoggingConfig()
         access = try container.decodeIfPresent(AccessConfig.self, forKey: .access) ?? AccessConfig()
         lists = try container.decodeIfPresent(ListsConfig.self, forKey: .lists) ?? ListsConfig()
+        routes = try container.decodeIfPresent([RouteConfig].self, forKey: .routes) ?? []
+        var seen = Set<String>()
+        for (index, route) in routes.enumerated() {
+            let path = [CodingKeys.routes.stringValue, String(index)]
+            guard seen.insert(route.name).inserted else {
+                throw ConfigIssue(codingPath: path + ["name"], subject: .value, message: "route name '\(route.name)' is used twice",
+                                  hint: "every route needs its own name: the name identifies its push URL")
+            }
+            // Subscriptions own everything below the prefix; a route there could reach a device
+            // it was never meant for.
+            if route.topic == mqtt.topicPrefix || route.topic.hasPrefix(mqtt.topicPrefix + "/") {
+                throw ConfigIssue(codingPath: path + ["topic"], subject: .value,
+                                  message: "route topic '\(route.topic)' is below mqtt.topic_prefix '\(mqtt.topicPrefix)', where subscriptions live",
+                                  hint: "use a topic outside '\(mqtt.topicPrefix)/', e.g. fleet/\(route.name)")
+            }
+        }
     }
 }

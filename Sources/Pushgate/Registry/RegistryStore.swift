@@ -17,6 +17,9 @@ public protocol RegistryStore: Sendable {
     func updateList(id: String, _ changes: [ListChange]) async throws
     /// Deletes a list and its memberships.
     func deleteList(id: String) async throws
+    /// The installation's 32-octet secret, created at random on first use and the same ever
+    /// after (route push URLs are derived from it; see ``RouteToken``).
+    func installationSecret() async throws -> [UInt8]
     /// Closes the store.
     func close() async throws
 }

@@ -64,7 +64,8 @@ public final class SQLiteRegistryStore: RegistryStore {
             )
             """)
         try await execute("CREATE INDEX IF NOT EXISTS list_members_by_member ON list_members(member_token)")
-        try await execute("PRAGMA user_version = 2")
+        try await execute("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        try await execute("PRAGMA user_version = 3")
     }
 
     /// Runs `body` as one transaction, serialized with every other write.
@@ -167,6 +168,28 @@ public final class SQLiteRegistryStore: RegistryStore {
                 """, [.text(id)])
             try await execute("UPDATE subscriptions SET deleted_at = ?, restriction_key = NULL WHERE id = ?", [.integer(Int(time)), .text(id)])
         }
+    }
+
+    public func installationSecret() async throws -> [UInt8] {
+        var fresh = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in fresh.indices { fresh[index] = .random(in: .min ... .max, using: &generator) }
+        // INSERT OR IGNORE: whoever comes first (the server, or `pushgate routes` before it ever
+        // ran) creates it; everyone after reads the same value.
+        try await writes.withLock {
+            try await execute("INSERT OR IGNORE INTO secrets (name, value) VALUES ('installation', ?)", [.blob(ByteBuffer(bytes: fresh))])
+        }
+        let value = NIOLockedValueBox<[UInt8]?>(nil)
+        try await connection.query("SELECT value FROM secrets WHERE name = 'installation'", []) { row in
+            if let blob = row.column("value")?.blob { value.withLockedValue { $0 = Array(blob.readableBytesView) } }
+        }
+        guard let secret = value.withLockedValue({ $0 }), secret.count == 32 else { throw SecretUnreadable() }
+        return secret
+    }
+
+    /// The stored installation secret is missing or damaged.
+    struct SecretUnreadable: Error, CustomStringConvertible {
+        var description: String { "the installation secret in the registry is unreadable" }
     }
 
     public func close() async throws {

@@ -118,5 +118,11 @@ public struct PushError: Error, Sendable {
     }
     static let notListCreator = PushError(.forbidden, errno: 147, "only the VAPID key that created this list may read, change or push to it")
 
+    // MARK: Routes (errno 150–159)
+
+    static let notRouteKey = PushError(.forbidden, errno: 150, "this VAPID key is not one of the route's vapid_keys")
+    static let topicOnRoute = PushError(.badRequest, errno: 151,
+        "a route cannot replace messages (Topic): the broker already queued the previous one for every device; send without Topic")
+
     static let shuttingDown = PushError(.serviceUnavailable, errno: 134, "shutting down", headers: [("Retry-After", "5")])
 }

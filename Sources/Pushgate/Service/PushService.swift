@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import MQTTBridge
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 public import WebPush
@@ -61,6 +62,7 @@ public final class PushService: Sendable {
         case listService
         case list(String)
         case listPush(String)
+        case routePush(String)
         case health
         case ready
 
@@ -73,6 +75,7 @@ public final class PushService: Sendable {
             case (1, "lists"): self = .listService
             case (2, "l") where CapabilityToken.isWellFormed(parts[1]): self = .list(String(parts[1]))
             case (2, "lp") where CapabilityToken.isWellFormed(parts[1]): self = .listPush(String(parts[1]))
+            case (2, "r") where CapabilityToken.isWellFormed(parts[1]): self = .routePush(String(parts[1]))
             case (2, "p") where CapabilityToken.isWellFormed(parts[1]): self = .push(String(parts[1]))
             case (2, "s") where CapabilityToken.isWellFormed(parts[1]): self = .subscription(String(parts[1]))
             default: return nil
@@ -81,7 +84,7 @@ public final class PushService: Sendable {
 
         var allowed: [HTTPMethod] {
             switch self {
-            case .subscribe, .push, .listService, .listPush: [.POST]
+            case .subscribe, .push, .listService, .listPush, .routePush: [.POST]
             case .subscription: [.DELETE]
             case .list: [.GET, .PATCH, .DELETE]
             case .health, .ready: [.GET]
@@ -96,12 +99,14 @@ public final class PushService: Sendable {
     let topics: TopicScheme
     let slots = ReplacementSlots()
     let fanOutLimiter: FanOutLimiter
+    /// Admin routes; swapped whole by ``reloadRoutes(_:)``.
+    let routes: NIOLockedValueBox<RouteTable>
     let logger: Logger
     let clock: @Sendable () -> Date
 
     /// Creates the service.
     public init(settings: Settings, registry: Registry, delivery: any PushDelivery,
-                verifier: VAPIDVerifier? = nil, logger: Logger = Logger(label: "pushgate.service"),
+                routes: RouteTable = RouteTable(), verifier: VAPIDVerifier? = nil, logger: Logger = Logger(label: "pushgate.service"),
                 clock: @escaping @Sendable () -> Date = { Date() }) {
         self.settings = settings
         self.registry = registry
@@ -109,6 +114,7 @@ public final class PushService: Sendable {
         self.verifier = verifier ?? VAPIDVerifier(origin: settings.publicURL)
         self.topics = TopicScheme(prefix: settings.topicPrefix)
         self.fanOutLimiter = FanOutLimiter(perSecond: settings.lists.maxDeliveriesPerSecondPerKey)
+        self.routes = NIOLockedValueBox(routes)
         self.logger = logger
         self.clock = clock
     }
@@ -126,6 +132,7 @@ public final class PushService: Sendable {
             case (.PATCH, .list(let id)): return try await amendList(id: id, request)
             case (.DELETE, .list(let id)): return try await deleteList(id: id, request)
             case (.POST, .listPush(let token)): return try await pushToList(token: token, request)
+            case (.POST, .routePush(let token)): return try await pushToRoute(token: token, request)
             case (.GET, .health): return .json(.ok, #"{"status":"ok"}"#)
             case (.GET, .ready): return readiness()
             default: throw PushError.methodNotAllowed(route.allowed)
@@ -277,6 +284,8 @@ public final class PushService: Sendable {
         var urgency: Urgency
         var topic: String?
         var contentEncoding: String?
+        /// The verified VAPID key, when the request carried one.
+        var vapidKey: VAPIDPublicKey?
     }
 
     /// Every check of a push request, in the order the requirements give them; nothing is
@@ -297,8 +306,8 @@ public final class PushService: Sendable {
                 throw .invalidEncoding("the body is not an aes128gcm message: \(error)")
             }
         }
-        try checkVAPID(request, restrictionKey: restrictionKey, required: vapidRequired, keyID: keyID)
-        return ValidatedPush(ttl: min(requestedTTL, settings.maxTTLSeconds), urgency: urgency, topic: topic, contentEncoding: coding)
+        let key = try checkVAPID(request, restrictionKey: restrictionKey, required: vapidRequired, keyID: keyID)
+        return ValidatedPush(ttl: min(requestedTTL, settings.maxTTLSeconds), urgency: urgency, topic: topic, contentEncoding: coding, vapidKey: key)
     }
 
     /// V-05..V-20: required on restricted subscriptions (401 absent / 403 invalid), verified when

@@ -1,0 +1,50 @@
+import Dispatch
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Re-reads the config file on SIGHUP and swaps in its `routes`, without touching connections.
+///
+/// Only routing reloads: the other sections (listen address, broker, storage, limits) need a
+/// restart, and a reload that finds them changed says so. A file that no longer validates is
+/// logged with its `file:line:column` error and changes nothing.
+struct RouteReloader: Service {
+    let path: String
+    let secret: [UInt8]
+    let service: PushService
+    let logger: Logger
+
+    func run() async throws {
+        // SIGHUP's default action ends the process; the dispatch source sees it once ignored.
+        signal(SIGHUP, SIG_IGN)
+        let (hangups, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler { continuation.yield() }
+        source.resume()
+        defer { source.cancel() }
+        await withGracefulShutdownHandler {
+            for await _ in hangups { reload() }
+        } onGracefulShutdown: {
+            continuation.finish()
+        }
+    }
+
+    func reload() {
+        let config: PushgateConfig
+        do {
+            config = try ConfigLoader.load(path: path)
+        } catch {
+            logger.error("config: reload refused, routes unchanged", metadata: ["error": "\(error)"])
+            return
+        }
+        let before = Set(service.routeTable.entries.map(\.route.name))
+        let table = RouteTable(config.routes, secret: secret)
+        service.reloadRoutes(table)
+        let after = Set(table.entries.map(\.route.name))
+        logger.notice("config: routes reloaded", metadata: [
+            "routes": "\(after.count)",
+            "added": "\(after.subtracting(before).sorted().joined(separator: ","))",
+            "removed": "\(before.subtracting(after).sorted().joined(separator: ","))",
+        ])
+    }
+}
