@@ -1,4 +1,4 @@
-.PHONY: run test build clean
+.PHONY: run test bench build clean
 
 # Pushgate on config.yaml with a local mosquitto (installs what is missing, builds release).
 run:
@@ -7,6 +7,10 @@ run:
 # The whole test suite: Swift tests, then the Python interop tests.
 test:
 	scripts/test.sh
+
+# The benchmark: ceilings and Pushgate in one run, a Markdown + JSON table (.run/bench/).
+bench:
+	scripts/bench.sh
 
 build:
 	swift build

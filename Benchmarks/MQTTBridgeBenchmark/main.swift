@@ -1,7 +1,8 @@
 // Publishes COUNT messages of SIZE bytes, QoS 1, through MQTTBridge with CONCURRENCY
-// publishers (tasks) awaiting their PUBACKs, and prints "acked N in S s".
+// publishers (tasks) awaiting their PUBACKs, and prints "acked N in S s". With `distinct`, message
+// i goes to TOPIC/i, as a list fan-out publishes one copy per member topic.
 //
-//   pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY
+//   pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [distinct]
 //
 // scripts/bench-mqtt.sh runs it beside the C ceiling (Benchmarks/c/mqtt_ceiling.c).
 import Foundation
@@ -10,13 +11,14 @@ import MQTTBridge
 import Synchronization
 
 let arguments = CommandLine.arguments
-guard arguments.count == 7, let port = Int(arguments[2]), let count = Int(arguments[4]),
+guard arguments.count == 7 || (arguments.count == 8 && arguments[7] == "distinct"), let port = Int(arguments[2]), let count = Int(arguments[4]),
       let size = Int(arguments[5]), let concurrency = Int(arguments[6])
 else {
-    FileHandle.standardError.write(Data("usage: pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY\n".utf8))
+    FileHandle.standardError.write(Data("usage: pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [distinct]\n".utf8))
     exit(2)
 }
 let topic = arguments[3]
+let distinct = arguments.count == 8
 
 var configuration = MQTTBridgeConfiguration(host: arguments[1], port: port, clientID: "bridge-bench")
 configuration.maxInflight = max(concurrency, 1)
@@ -30,15 +32,16 @@ final class Ticket: Sendable {
     let next = Atomic<Int>(0)
 }
 
-func publishAll(bridge: MQTTBridge, topic: String, count: Int, size: Int, concurrency: Int) async throws -> Int {
+func publishAll(bridge: MQTTBridge, topic: String, distinct: Bool, count: Int, size: Int, concurrency: Int) async throws -> Int {
+    let topics = distinct ? (0..<count).map { "\(topic)/\($0)" } : []
     let payload = [UInt8](repeating: 0x5A, count: size)
     let ticket = Ticket()
     return try await withThrowingTaskGroup(of: Int.self) { group in
         for _ in 0..<concurrency {
             group.addTask {
                 var mine = 0
-                while ticket.next.add(1, ordering: .relaxed).oldValue < count {
-                    try await bridge.publish(topic: topic, payload: payload)
+                while case let index = ticket.next.add(1, ordering: .relaxed).oldValue, index < count {
+                    try await bridge.publish(topic: distinct ? topics[index] : topic, payload: payload)
                     mine += 1
                 }
                 return mine
@@ -51,7 +54,7 @@ func publishAll(bridge: MQTTBridge, topic: String, count: Int, size: Int, concur
 }
 
 let start = ContinuousClock.now
-let acked = try await publishAll(bridge: bridge, topic: topic, count: count, size: size, concurrency: concurrency)
+let acked = try await publishAll(bridge: bridge, topic: topic, distinct: distinct, count: count, size: size, concurrency: concurrency)
 let elapsed = ContinuousClock.now - start
 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 print(String(format: "acked %d in %.6f s", acked, seconds))

@@ -1,0 +1,468 @@
+"""Pushgate's benchmark: every figure beside a ceiling measured in the same run.
+
+Run through `make bench` (scripts/bench.sh builds the release binaries and the C tools first).
+One fresh mosquitto and one Pushgate (release), both on free 127.0.0.1 ports, then:
+
+  1. ceiling     the broker alone: C libmosquitto publisher -> broker -> one QoS 1 subscriber,
+                 4096-byte payloads; messages/s delivered.
+  2. push        h2load (HTTP/2 h2c, many streams) POSTs 4096-byte aes128gcm bodies with TTL and
+                 one VAPID header reused for the run -> Pushgate -> broker -> the same subscriber;
+                 registry of 1,000 subscriptions. Pushes/s delivered; POST->201 percentiles over
+                 every request (h2load's log); POST->delivery percentiles from probe pushes sent
+                 to a second subscription during the load (send time vs. the subscriber's receive
+                 time, matched by message id); the count check (201s == delivered).
+  3. fan-out     one push to a 10,000-member list -> deliveries/s until the 201 (which Pushgate
+                 sends after the broker acknowledged every copy), beside MQTTBridge publishing the
+                 same 10,000 copies to 10,000 topics; and one push to an admin route (one broker
+                 publish) with 1,000 subscribed devices until the last device has it, beside the
+                 broker fanning out one publish of its own to the same 1,000 devices.
+  4. scale       1,000,000 subscriptions (written in bulk into the registry database: a million
+                 durable HTTP subscribes would take longer than the whole benchmark), restart to
+                 ready, resident memory per subscription, the push run of 2. again.
+
+Every loop is bounded by count and time; every process is killed by PID at the end. Results:
+a Markdown table and JSON in the work directory (and on standard output).
+"""
+import argparse
+import base64
+import json
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import http_ece
+import httpx
+import py_vapid
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+SIZE = 4096
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def percentile(sorted_values, fraction):
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
+
+
+class Processes:
+    """Every child process, killed by PID on exit."""
+
+    def __init__(self):
+        self.children = []
+
+    def start(self, args, **kwargs) -> subprocess.Popen:
+        process = subprocess.Popen(args, **kwargs)
+        self.children.append(process)
+        return process
+
+    def kill_all(self):
+        for process in self.children:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work).resolve()
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.processes = Processes()
+        self.results = {"count": args.count, "size": SIZE}
+        self.broker_port = free_port()
+        self.http_port = free_port()
+        self.origin = f"http://127.0.0.1:{self.http_port}"
+        self.database = self.work / "registry.sqlite"
+        self.vapid = py_vapid.Vapid02()
+        self.vapid.generate_keys()
+        self.vapid_public = b64url(self.vapid.public_key.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+        self.pushgate = None
+
+    # --- processes ---------------------------------------------------------------------
+
+    def start_broker(self):
+        conf = self.work / "mosquitto.conf"
+        conf.write_text(f"listener {self.broker_port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 65535\n"
+                        f"max_queued_messages 1000000\npersistence false\nmax_connections -1\n")
+        self.processes.start(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.broker_port)
+
+    def write_config(self):
+        (self.work / "pushgate.yaml").write_text(f"""
+server:
+  listen: "127.0.0.1:{self.http_port}"
+  public_url: "{self.origin}"
+  max_concurrent_streams: 1000
+mqtt:
+  url: "mqtt://127.0.0.1:{self.broker_port}"
+  client_id: "pushgate-bench"
+storage:
+  path: "{self.database}"
+logging:
+  level: "warning"
+lists:
+  max_deliveries_per_second_per_key: 10000000
+routes:
+  - name: bench-fleet
+    topic: "fleet/bench"
+    vapid_keys: ["{self.vapid_public}"]
+""")
+
+    def start_pushgate(self) -> float:
+        """Starts Pushgate; returns seconds from spawn until /readyz answers 200."""
+        started = time.monotonic()
+        self.pushgate = self.processes.start([self.args.pushgate, "serve", "--config", str(self.work / "pushgate.yaml")],
+                                             stdout=open(self.work / "pushgate.log", "ab"), stderr=subprocess.STDOUT)
+        deadline = started + 120
+        while time.monotonic() < deadline:
+            assert self.pushgate.poll() is None, (self.work / "pushgate.log").read_text()[-2000:]
+            try:
+                if httpx.get(f"{self.origin}/readyz", timeout=1).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.01)
+        raise TimeoutError("pushgate did not become ready")
+
+    def stop_pushgate(self):
+        self.pushgate.send_signal(signal.SIGTERM)
+        try:
+            self.pushgate.wait(30)
+        except subprocess.TimeoutExpired:
+            self.pushgate.kill()
+            self.pushgate.wait()
+
+    # --- registry ------------------------------------------------------------------------
+
+    def fill_registry(self, total: int) -> list:
+        """Brings the registry to `total` subscriptions (bulk inserts); returns the new rows as
+        (push token, topic id)."""
+        db = sqlite3.connect(self.database)
+        have = db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0]
+        rows = [(b64url(os.urandom(16)), b64url(os.urandom(16)), b64url(os.urandom(16)), int(time.time()))
+                for _ in range(max(0, total - have))]
+        with db:
+            db.executemany("INSERT INTO subscriptions (id, push_token, topic_id, created_at) VALUES (?, ?, ?, ?)", rows)
+        db.close()
+        return [(token, topic) for _, token, topic, _ in rows]
+
+    # --- payloads -----------------------------------------------------------------------
+
+    def make_body(self) -> Path:
+        """A realistic RFC 8291 message of exactly 4096 bytes (86-byte header, 3993 plaintext)."""
+        device = ec.generate_private_key(ec.SECP256R1())
+        body = http_ece.encrypt(os.urandom(3993), salt=os.urandom(16), private_key=ec.generate_private_key(ec.SECP256R1()),
+                                dh=device.public_key().public_bytes(serialization.Encoding.X962,
+                                                                    serialization.PublicFormat.UncompressedPoint),
+                                auth_secret=os.urandom(16), version="aes128gcm")
+        assert len(body) == SIZE, len(body)
+        path = self.work / "body.bin"
+        path.write_bytes(body)
+        return path
+
+    def authorization(self) -> str:
+        return self.vapid.sign({"aud": self.origin, "sub": "mailto:bench@example.com"})["Authorization"]
+
+    # --- measurements -------------------------------------------------------------------
+
+    def subscriber(self, topic_filter: str, count: int, log: Path | None = None) -> subprocess.Popen:
+        args = [self.args.ceiling, "sub", "127.0.0.1", str(self.broker_port), topic_filter, str(count)]
+        if log:
+            args.append(str(log))
+        process = self.processes.start(args, stdout=subprocess.PIPE, text=True)
+        assert process.stdout.readline().strip() == "ready"
+        return process
+
+    @staticmethod
+    def delivered_rate(subscriber: subprocess.Popen, count: int, timeout: float = 150) -> float:
+        out, _ = subscriber.communicate(timeout=timeout)
+        words = out.split()
+        received, seconds = int(words[words.index("received") + 1]), float(words[words.index("in") + 1])
+        assert received == count and subscriber.returncode == 0, f"subscriber: {out}"
+        return count / seconds
+
+    def ceiling(self):
+        sub = self.subscriber("bench/ceiling", self.args.count)
+        subprocess.run([self.args.ceiling, "pub", "127.0.0.1", str(self.broker_port), "bench/ceiling",
+                        str(self.args.count), str(SIZE), "1000"], check=True, capture_output=True, timeout=150)
+        return self.delivered_rate(sub, self.args.count)
+
+    def push_run(self, load: tuple, probe: tuple, body: Path, label: str) -> dict:
+        """h2load against the `load` subscription while probes go to `probe`; see the module doc."""
+        count = self.args.count
+        load_token, load_topic = load
+        probe_token, probe_topic = probe
+        sub = self.subscriber(f"webpush/{load_topic}/#", count)
+        probe_log = self.work / f"probe-{label}.log"
+        probe_sub = self.subscriber(f"webpush/{probe_topic}/#", 10 ** 9, log=probe_log)
+        authorization = self.authorization()
+        h2log = self.work / f"h2load-{label}.log"
+        h2log.unlink(missing_ok=True)              # h2load appends
+        h2load = self.processes.start(
+            ["h2load", "-n", str(count), "-c", str(self.args.clients), "-m", str(self.args.streams), "-d", str(body),
+             "-H", "TTL: 60", "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {authorization}",
+             f"--log-file={h2log}", f"{self.origin}/p/{load_token}"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+        sent = {}                                   # message id -> send time (us, realtime)
+        lock = threading.Lock()
+        body_bytes = body.read_bytes()
+
+        def probe_loop():
+            with httpx.Client(http2=True, http1=False, timeout=10) as client:
+                while h2load.poll() is None:
+                    started = time.time_ns() // 1000
+                    response = client.post(f"{self.origin}/p/{probe_token}", content=body_bytes, headers={
+                        "TTL": "60", "Content-Encoding": "aes128gcm", "Authorization": authorization})
+                    if response.status_code == 201:
+                        with lock:
+                            sent[response.headers["Location"].rsplit("/", 1)[1]] = started
+                    time.sleep(0.002)
+
+        probes = [threading.Thread(target=probe_loop) for _ in range(self.args.probes)]
+        for thread in probes:
+            thread.start()
+        h2out, _ = h2load.communicate(timeout=300)
+        for thread in probes:
+            thread.join()
+        rate = self.delivered_rate(sub, count)
+        time.sleep(0.3)                             # the last probes' deliveries
+        probe_sub.send_signal(signal.SIGTERM)
+        probe_sub.wait()
+
+        statuses, latencies = [], []
+        for line in h2log.read_text().splitlines():
+            fields = line.split()
+            statuses.append(int(fields[1]))
+            latencies.append(int(fields[2]) / 1000)
+        latencies.sort()
+        received = {}
+        for line in probe_log.read_text().splitlines():
+            message_id, at = line.split()
+            received[message_id] = int(at)
+        delivery = sorted((received[i] - sent[i]) / 1000 for i in sent if i in received)
+        created = statuses.count(201)
+        result = {
+            "pushes_per_s": rate,
+            "created": created, "delivered": count, "count_check": created == count,
+            "post_201_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
+                            "p999": percentile(latencies, 0.999)},
+            "post_delivery_ms": {"p50": percentile(delivery, 0.5), "p99": percentile(delivery, 0.99),
+                                 "p999": percentile(delivery, 0.999), "samples": len(delivery),
+                                 "lost": len([i for i in sent if i not in received])},
+            "h2load": [line.strip() for line in h2out.splitlines() if line.startswith(("requests:", "finished in"))],
+        }
+        return result
+
+    def list_fanout(self, members: list, body: Path) -> dict:
+        document = {f"{self.origin}/p/{token}": {} for token, _ in members}
+        created = httpx.post(f"{self.origin}/lists", content=json.dumps(document), timeout=60, headers={
+            "Content-Type": "application/push-aggregation+json", "Authorization": self.authorization()})
+        assert created.status_code == 201, created.text
+        endpoint = created.json()["endpoint"]
+        body_bytes = body.read_bytes()
+        times = []
+        for _ in range(self.args.rounds):
+            sub = self.subscriber("webpush/#", len(members))
+            started = time.monotonic()
+            response = httpx.post(endpoint, content=body_bytes, timeout=120, headers={
+                "TTL": "60", "Content-Encoding": "aes128gcm", "Authorization": self.authorization()})
+            elapsed = time.monotonic() - started
+            assert response.status_code == 201, response.text
+            assert int(response.headers["Pushgate-Recipients"]) == len(members)
+            self.delivered_rate(sub, len(members))          # every copy arrived
+            times.append(elapsed)
+        # The same copies through MQTTBridge alone: 10,000 publishes to 10,000 topics, from 1,000
+        # concurrent publishers (its best window here; scripts/bench-mqtt.sh).
+        bridge_times = []
+        for _ in range(self.args.rounds):
+            sub = self.subscriber("bridge/#", len(members))
+            out = subprocess.run([self.args.bridge_bench, "127.0.0.1", str(self.broker_port), "bridge/fanout",
+                                  str(len(members)), str(SIZE), "1000", "distinct"],
+                                 check=True, capture_output=True, text=True, timeout=150).stdout.split()
+            self.delivered_rate(sub, len(members))
+            bridge_times.append(float(out[out.index("in") + 1]))
+        return {"members": len(members), "seconds": statistics.median(times),
+                "deliveries_per_s": len(members) / statistics.median(times),
+                "bridge_seconds": statistics.median(bridge_times),
+                "bridge_deliveries_per_s": len(members) / statistics.median(bridge_times)}
+
+    def route_fanout(self, body: Path) -> dict:
+        devices, rounds = self.args.fleet, self.args.rounds + 1       # round 1 warms up
+        route = subprocess.run([self.args.pushgate, "routes", "--config", str(self.work / "pushgate.yaml"), "--json"],
+                               check=True, capture_output=True, text=True).stdout
+        endpoint = json.loads(route.splitlines()[0])["subscription"]["endpoint"]
+        ceiling = subprocess.run([self.args.fleet_tool, "127.0.0.1", str(self.broker_port), "fleet/bench", str(devices),
+                                  str(rounds), "self", str(SIZE)], check=True, capture_output=True, text=True, timeout=150)
+        broker_us = [int(line.split()[3]) for line in ceiling.stdout.splitlines() if line.startswith("round")][1:]
+        fleet = self.processes.start([self.args.fleet_tool, "127.0.0.1", str(self.broker_port), "fleet/bench",
+                                      str(devices), str(rounds), "wait"], stdout=subprocess.PIPE, text=True)
+        assert fleet.stdout.readline().strip() == "ready"
+        body_bytes = body.read_bytes()
+        pushgate_us = []
+        with httpx.Client(http2=True, http1=False, timeout=30) as client:
+            client.get(f"{self.origin}/healthz")
+            for _ in range(rounds):
+                authorization = self.authorization()
+                started = time.time_ns() // 1000
+                response = client.post(endpoint, content=body_bytes, headers={
+                    "TTL": "60", "Content-Encoding": "aes128gcm", "Authorization": authorization})
+                assert response.status_code == 201, response.text
+                line = fleet.stdout.readline().split()
+                pushgate_us.append(int(line[3]) - started)
+        fleet.wait(30)
+        pushgate_us = pushgate_us[1:]
+        return {"devices": devices, "seconds": statistics.median(pushgate_us) / 1e6,
+                "deliveries_per_s": devices / (statistics.median(pushgate_us) / 1e6),
+                "broker_seconds": statistics.median(broker_us) / 1e6,
+                "broker_deliveries_per_s": devices / (statistics.median(broker_us) / 1e6)}
+
+    # --- the run ------------------------------------------------------------------------
+
+    def run(self):
+        started = time.monotonic()
+        for path in self.work.glob("registry.sqlite*"):
+            path.unlink()
+        body = self.make_body()
+        self.start_broker()
+        self.write_config()
+        self.start_pushgate()                          # creates the schema
+        self.stop_pushgate()
+        rows = self.fill_registry(1_000)
+        load, probe = rows[0], rows[1]
+        log = lambda text: print(f"[{time.monotonic() - started:6.1f} s] {text}", file=sys.stderr, flush=True)
+
+        log("ceiling: C publisher -> broker -> subscriber")
+        self.results["ceiling_msgs_per_s"] = self.ceiling()
+        self.start_pushgate()
+        self.results["rss_kib_1k"] = rss_kib(self.pushgate.pid)
+        log("push: h2load -> Pushgate (1,000 subscriptions)")
+        self.results["push"] = self.push_run(load, probe, body, "1k")
+        self.stop_pushgate()
+
+        if not self.args.skip_fanout:
+            members = rows[:] + self.fill_registry(10_000)
+            members = members[:10_000]
+            self.start_pushgate()
+            log("fan-out: a 10,000-member list")
+            self.results["list"] = self.list_fanout(members, body)
+            log(f"fan-out: an admin route with {self.args.fleet} devices")
+            self.results["route"] = self.route_fanout(body)
+            self.stop_pushgate()
+
+        if not self.args.skip_scale:
+            log(f"scale: filling the registry to {self.args.scale:,} subscriptions")
+            self.fill_registry(self.args.scale)
+            self.results["restart_s"] = self.start_pushgate()
+            time.sleep(1)
+            self.results["rss_kib_scale"] = rss_kib(self.pushgate.pid)
+            log(f"push: h2load -> Pushgate ({self.args.scale:,} subscriptions)")
+            self.results["push_scale"] = self.push_run(load, probe, body, "scale")
+            self.stop_pushgate()
+            self.results["scale"] = self.args.scale
+        self.results["seconds"] = time.monotonic() - started
+        self.report()
+
+    def report(self):
+        r = self.results
+        ceiling = r["ceiling_msgs_per_s"]
+        push = r["push"]
+        lines = ["# Pushgate benchmark", "",
+                 f"{r['count']:,} messages of {r['size']} bytes, QoS 1, one subscriber; h2load {self.args.clients} "
+                 f"connections x {self.args.streams} streams; all on 127.0.0.1, one run ({r['seconds']:.0f} s).", "",
+                 "| headline | ratio |", "|---|---|",
+                 f"| **single push / broker ceiling** | **{push['pushes_per_s'] / ceiling:.2f}** |"]
+        if "list" in r:
+            lines.append(f"| **list fan-out / broker ceiling** | **{r['list']['deliveries_per_s'] / ceiling:.2f}** |")
+            lines.append(f"| list fan-out / MQTTBridge, same copies | {r['list']['deliveries_per_s'] / r['list']['bridge_deliveries_per_s']:.2f} |")
+            lines.append(f"| admin route / broker's own fan-out | {r['route']['deliveries_per_s'] / r['route']['broker_deliveries_per_s']:.2f} |")
+        lines += ["", "| path | figure |", "|---|---|",
+                  f"| broker ceiling: C libmosquitto publisher -> mosquitto -> subscriber | {ceiling:,.0f} msg/s |",
+                  f"| push: h2load -> Pushgate -> mosquitto -> subscriber (1,000 subscriptions) | {push['pushes_per_s']:,.0f} pushes/s |",
+                  f"| POST->201, all {r['count']:,} requests: p50 / p99 / p99.9 | {push['post_201_ms']['p50']:.1f} / {push['post_201_ms']['p99']:.1f} / {push['post_201_ms']['p999']:.1f} ms |",
+                  f"| POST->delivery, {push['post_delivery_ms']['samples']} probe pushes under the load: p50 / p99 / p99.9 | {push['post_delivery_ms']['p50']:.1f} / {push['post_delivery_ms']['p99']:.1f} / {push['post_delivery_ms']['p999']:.1f} ms |",
+                  f"| count check: 201s == delivered | {push['created']:,} == {push['delivered']:,}: {'yes' if push['count_check'] else 'NO'} |",
+                  f"| Pushgate resident memory, 1,000 subscriptions | {r['rss_kib_1k'] / 1024:.0f} MiB |"]
+        if "list" in r:
+            lst, route = r["list"], r["route"]
+            lines += [f"| one push to a {lst['members']:,}-member list, until the broker acknowledged every copy | {lst['seconds'] * 1000:.0f} ms = {lst['deliveries_per_s']:,.0f} deliveries/s |",
+                      f"| the same {lst['members']:,} copies from MQTTBridge alone (distinct topics) | {lst['bridge_seconds'] * 1000:.0f} ms = {lst['bridge_deliveries_per_s']:,.0f} msg/s |",
+                      f"| one push to an admin route, until the last of {route['devices']:,} devices has it | {route['seconds'] * 1000:.1f} ms = {route['deliveries_per_s']:,.0f} deliveries/s |",
+                      f"| one publish by the broker's own client to the same {route['devices']:,} devices | {route['broker_seconds'] * 1000:.1f} ms = {route['broker_deliveries_per_s']:,.0f} deliveries/s |"]
+        if "scale" in r:
+            scaled = r["push_scale"]
+            per_sub = (r["rss_kib_scale"] - r["rss_kib_1k"]) * 1024 / (r["scale"] - 1_000)
+            lines += [f"| restart to ready with {r['scale']:,} subscriptions | {r['restart_s']:.2f} s |",
+                      f"| resident memory with {r['scale']:,} subscriptions | {r['rss_kib_scale'] / 1024:.0f} MiB = {per_sub:.0f} bytes per subscription |",
+                      f"| push with {r['scale']:,} subscriptions | {scaled['pushes_per_s']:,.0f} pushes/s ({scaled['pushes_per_s'] / push['pushes_per_s']:.2f} of the 1,000 figure) |",
+                      f"| POST->201 / POST->delivery p99 with {r['scale']:,} subscriptions | {scaled['post_201_ms']['p99']:.1f} / {scaled['post_delivery_ms']['p99']:.1f} ms |",
+                      f"| count check with {r['scale']:,} subscriptions | {scaled['created']:,} == {scaled['delivered']:,}: {'yes' if scaled['count_check'] else 'NO'} |"]
+            r["bytes_per_subscription"] = per_sub
+        markdown = "\n".join(lines) + "\n"
+        (self.work / "results.md").write_text(markdown)
+        (self.work / "results.json").write_text(json.dumps(r, indent=2) + "\n")
+        print(markdown)
+        print(f"results: {self.work / 'results.md'}, {self.work / 'results.json'}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pushgate", required=True)
+    parser.add_argument("--bridge-bench", required=True)
+    parser.add_argument("--ceiling", required=True, help="the mqtt_ceiling C tool")
+    parser.add_argument("--fleet-tool", required=True, help="the mqtt_fleet C tool")
+    parser.add_argument("--work", default=".run/bench")
+    parser.add_argument("--count", type=int, default=50_000, help="messages per throughput run")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--streams", type=int, default=64)
+    parser.add_argument("--probes", type=int, default=4, help="probe threads during the push runs")
+    parser.add_argument("--rounds", type=int, default=3, help="fan-out rounds (the median is reported)")
+    parser.add_argument("--fleet", type=int, default=1_000, help="devices on the admin route")
+    parser.add_argument("--scale", type=int, default=1_000_000, help="subscriptions in the scale run")
+    parser.add_argument("--skip-fanout", action="store_true")
+    parser.add_argument("--skip-scale", action="store_true")
+    bench = Bench(parser.parse_args())
+    try:
+        bench.run()
+    finally:
+        bench.processes.kill_all()
+
+
+if __name__ == "__main__":
+    main()

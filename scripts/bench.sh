@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole benchmark (Benchmarks/bench.py says what it measures): builds the release binaries
+# and the C tools, then runs everything against a fresh mosquitto and Pushgate on free
+# 127.0.0.1 ports. Results: .run/bench/results.md and results.json.
+#
+#   scripts/bench.sh [bench.py options]     e.g. --skip-scale, --count 20000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/python-env.sh
+mkdir -p .run/bench
+gcc -O2 -Wall -o .run/bench/mqtt_ceiling Benchmarks/c/mqtt_ceiling.c -lmosquitto
+gcc -O2 -Wall -o .run/bench/mqtt_fleet Benchmarks/c/mqtt_fleet.c -lmosquitto
+swift build -c release --product pushgate >/dev/null
+swift build -c release --product pushgate-mqtt-bench >/dev/null
+bin="$(swift build -c release --show-bin-path)"
+# 1,000 fleet connections and the broker's side of them need descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+exec .venv/bin/python Benchmarks/bench.py --pushgate "$bin/pushgate" --bridge-bench "$bin/pushgate-mqtt-bench" \
+  --ceiling .run/bench/mqtt_ceiling --fleet-tool .run/bench/mqtt_fleet --work .run/bench "$@"
