@@ -33,7 +33,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -240,27 +239,26 @@ routes:
              f"--log-file={h2log}", f"{self.origin}/p/{load_token}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-        sent = {}                                   # message id -> send time (us, realtime)
-        lock = threading.Lock()
-        body_bytes = body.read_bytes()
-
-        def probe_loop():
-            with httpx.Client(http2=True, http1=False, timeout=10) as client:
-                while h2load.poll() is None:
-                    started = time.time_ns() // 1000
-                    response = client.post(f"{self.origin}/p/{probe_token}", content=body_bytes, headers={
-                        "TTL": "60", "Content-Encoding": "aes128gcm", "Authorization": authorization})
-                    if response.status_code == 201:
-                        with lock:
-                            sent[response.headers["Location"].rsplit("/", 1)[1]] = started
-                    time.sleep(0.002)
-
-        probes = [threading.Thread(target=probe_loop) for _ in range(self.args.probes)]
-        for thread in probes:
-            thread.start()
+        profiler = None
+        if self.args.profile and label == "1k":
+            profiler = self.processes.start(["perf", "record", "-F", "1999", "-g", "-p", str(self.pushgate.pid),
+                                             "-o", str(self.work / "perf.data")],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Probes: a second h2load, one stream, paced, to its own subscription. Serial requests are
+        # published and delivered in order, so the k-th probe is the k-th message its subscriber
+        # logs: POST->delivery is that receive time minus the k-th start time.
+        time.sleep(0.3)
+        probe_h2log = self.work / f"h2load-probe-{label}.log"
+        probe_h2log.unlink(missing_ok=True)
+        prober = subprocess.run(
+            ["h2load", "-n", str(self.args.probes), "-c", "1", "-m", "1", "--rps", str(self.args.probe_rate),
+             "-d", str(body), "-H", "TTL: 60", "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {authorization}",
+             f"--log-file={probe_h2log}", f"{self.origin}/p/{probe_token}"],
+            capture_output=True, text=True, timeout=300)
         h2out, _ = h2load.communicate(timeout=300)
-        for thread in probes:
-            thread.join()
+        if profiler:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
         rate = self.delivered_rate(sub, count)
         time.sleep(0.3)                             # the last probes' deliveries
         probe_sub.send_signal(signal.SIGTERM)
@@ -272,11 +270,14 @@ routes:
             statuses.append(int(fields[1]))
             latencies.append(int(fields[2]) / 1000)
         latencies.sort()
-        received = {}
-        for line in probe_log.read_text().splitlines():
-            message_id, at = line.split()
-            received[message_id] = int(at)
-        delivery = sorted((received[i] - sent[i]) / 1000 for i in sent if i in received)
+        load_start = min(int(line.split()[0]) for line in h2log.read_text().splitlines())
+        load_end = max(int(line.split()[0]) + int(line.split()[2]) for line in h2log.read_text().splitlines())
+        probe_requests = sorted(tuple(map(int, line.split())) for line in probe_h2log.read_text().splitlines())
+        probe_received = [int(line.split()[1]) for line in probe_log.read_text().splitlines()]
+        assert prober.returncode == 0 and all(status == 201 for _, status, _ in probe_requests), prober.stdout
+        matched = len(probe_requests) == len(probe_received)
+        delivery = sorted((received - started) / 1000 for (started, _, _), received in zip(probe_requests, probe_received)
+                          if load_start <= started and started + 1 <= load_end) if matched else []
         created = statuses.count(201)
         result = {
             "pushes_per_s": rate,
@@ -285,7 +286,7 @@ routes:
                             "p999": percentile(latencies, 0.999)},
             "post_delivery_ms": {"p50": percentile(delivery, 0.5), "p99": percentile(delivery, 0.99),
                                  "p999": percentile(delivery, 0.999), "samples": len(delivery),
-                                 "lost": len([i for i in sent if i not in received])},
+                                 "probes_sent": len(probe_requests), "probes_delivered": len(probe_received)},
             "h2load": [line.strip() for line in h2out.splitlines() if line.startswith(("requests:", "finished in"))],
         }
         return result
@@ -416,7 +417,7 @@ routes:
                   f"| broker ceiling: C libmosquitto publisher -> mosquitto -> subscriber | {ceiling:,.0f} msg/s |",
                   f"| push: h2load -> Pushgate -> mosquitto -> subscriber (1,000 subscriptions) | {push['pushes_per_s']:,.0f} pushes/s |",
                   f"| POST->201, all {r['count']:,} requests: p50 / p99 / p99.9 | {push['post_201_ms']['p50']:.1f} / {push['post_201_ms']['p99']:.1f} / {push['post_201_ms']['p999']:.1f} ms |",
-                  f"| POST->delivery, {push['post_delivery_ms']['samples']} probe pushes under the load: p50 / p99 / p99.9 | {push['post_delivery_ms']['p50']:.1f} / {push['post_delivery_ms']['p99']:.1f} / {push['post_delivery_ms']['p999']:.1f} ms |",
+                  f"| POST->delivery, {push['post_delivery_ms']['samples']} paced probe pushes during the load: p50 / p99 / p99.9 | {push['post_delivery_ms']['p50']:.1f} / {push['post_delivery_ms']['p99']:.1f} / {push['post_delivery_ms']['p999']:.1f} ms |",
                   f"| count check: 201s == delivered | {push['created']:,} == {push['delivered']:,}: {'yes' if push['count_check'] else 'NO'} |",
                   f"| Pushgate resident memory, 1,000 subscriptions | {r['rss_kib_1k'] / 1024:.0f} MiB |"]
         if "list" in r:
@@ -448,13 +449,16 @@ def main():
     parser.add_argument("--ceiling", required=True, help="the mqtt_ceiling C tool")
     parser.add_argument("--fleet-tool", required=True, help="the mqtt_fleet C tool")
     parser.add_argument("--work", default=".run/bench")
-    parser.add_argument("--count", type=int, default=50_000, help="messages per throughput run")
+    parser.add_argument("--count", type=int, default=100_000, help="messages per throughput run")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--streams", type=int, default=64)
-    parser.add_argument("--probes", type=int, default=4, help="probe threads during the push runs")
+    parser.add_argument("--probes", type=int, default=1000, help="latency probes per push run")
+    parser.add_argument("--probe-rate", type=int, default=200, help="latency probes per second")
     parser.add_argument("--rounds", type=int, default=3, help="fan-out rounds (the median is reported)")
     parser.add_argument("--fleet", type=int, default=1_000, help="devices on the admin route")
     parser.add_argument("--scale", type=int, default=1_000_000, help="subscriptions in the scale run")
+    parser.add_argument("--profile", action="store_true",
+                        help="perf record Pushgate during the first push run (work/perf.data; see the README)")
     parser.add_argument("--skip-fanout", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     bench = Bench(parser.parse_args())

@@ -115,6 +115,7 @@ public final class HTTPServer: Sendable {
             HTTP2Setting(parameter: .initialWindowSize, value: 65_535),
         ]
         let service = self.service, limits = self.limits, tracker = self.tracker, logger = self.logger
+        try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
         ) { stream in

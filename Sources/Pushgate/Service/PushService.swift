@@ -315,7 +315,7 @@ public final class PushService: Sendable {
     @discardableResult
     func checkVAPID(_ request: ServiceRequest, restrictionKey: VAPIDPublicKey?, required: Bool = false, keyID: [UInt8] = []) throws(PushError) -> VAPIDPublicKey? {
         let authorization = request.headers["Authorization"].first
-        let hasVAPID = authorization.map { $0.trimmingOWS().lowercased().hasPrefix("vapid") } ?? false
+        let hasVAPID = authorization.map(Self.hasVAPIDScheme) ?? false
         let required = required || restrictionKey != nil || settings.requireVAPID
         guard required || hasVAPID else { return nil }
         let verified: VAPIDVerifier.Verified
@@ -329,6 +329,16 @@ public final class PushService: Sendable {
         // V-18: the signing key must not be the message's ECDH key.
         if keyID.count == WebPushCrypto.publicKeyLength, keyID == verified.key.rawBytes { throw .vapidKeyIsECDHKey }
         return verified.key
+    }
+
+    /// Whether an `Authorization` value uses the `vapid` scheme (case-insensitive), looking at its
+    /// first bytes only: the value is a long token, and this runs on every push.
+    static func hasVAPIDScheme(_ authorization: String) -> Bool {
+        var bytes = authorization.utf8.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }.prefix(5).makeIterator()
+        for expected in "vapid".utf8 {
+            guard let byte = bytes.next(), byte | 0x20 == expected else { return false }
+        }
+        return true
     }
 
     // MARK: Acknowledgements

@@ -1,9 +1,10 @@
 import Synchronization
 
 /// Remembers tokens whose signature already verified, so that a sender reusing its token (as
-/// web-push libraries do for hours) costs a dictionary lookup instead of an ECDSA verify
-/// (RFC 8292 §5, requirement V-20).
+/// web-push libraries do for hours) costs a dictionary lookup instead of header parsing, base64
+/// and JSON decoding and an ECDSA verify (RFC 8292 §5, requirement V-20).
 ///
+/// Keyed by the `Authorization` header value exactly as received: a hit needs no parsing at all.
 /// Bounded: at most `capacity` entries, the oldest evicted first; an entry is dropped once its
 /// token's `exp` has passed. Only successes are cached, and only the time-independent part of
 /// verification (parsing and signature): expiry, audience and key restriction are checked on
@@ -15,12 +16,22 @@ public final class VAPIDVerificationCache: Sendable {
         public let claims: VAPIDClaims
         /// The key that verified them.
         public let key: VAPIDPublicKey
+        /// The claims' `aud` values that are origins, normalized (``VAPIDVerifier/normalizedOrigin(_:)``),
+        /// so a hit compares strings instead of parsing URLs.
+        public let origins: [String]
+
+        /// An entry for verified `claims` under `key`.
+        public init(claims: VAPIDClaims, key: VAPIDPublicKey) {
+            self.claims = claims
+            self.key = key
+            self.origins = claims.audiences.compactMap(VAPIDVerifier.originOnly)
+        }
     }
 
     private struct State {
-        var entries: [VAPIDCredentials: Entry] = [:]
+        var entries: [String: Entry] = [:]
         // Insertion order as a ring: the slot at `next` holds the oldest key once the ring is full.
-        var ring: [VAPIDCredentials?]
+        var ring: [String?]
         var next = 0
         var hits = 0
         var misses = 0
@@ -37,15 +48,16 @@ public final class VAPIDVerificationCache: Sendable {
         self.state = Mutex(State(ring: Array(repeating: nil, count: capacity)))
     }
 
-    /// The cached entry for `credentials`, unless absent or expired at `now` (seconds since 1970).
-    public func lookup(_ credentials: VAPIDCredentials, now: Int64) -> Entry? {
+    /// The cached entry for an `Authorization` header value, unless absent or expired at `now`
+    /// (seconds since 1970).
+    public func lookup(_ authorization: String, now: Int64) -> Entry? {
         state.withLock { state in
-            guard let entry = state.entries[credentials] else {
+            guard let entry = state.entries[authorization] else {
                 state.misses += 1
                 return nil
             }
             if entry.claims.expiration < now {
-                state.entries[credentials] = nil
+                state.entries[authorization] = nil
                 state.misses += 1
                 return nil
             }
@@ -54,14 +66,14 @@ public final class VAPIDVerificationCache: Sendable {
         }
     }
 
-    /// Remembers a verified token.
-    public func insert(_ credentials: VAPIDCredentials, _ entry: Entry) {
+    /// Remembers the verified token of an `Authorization` header value.
+    public func insert(_ authorization: String, _ entry: Entry) {
         state.withLock { state in
-            if state.entries[credentials] != nil { return }
+            if state.entries[authorization] != nil { return }
             if let evicted = state.ring[state.next] { state.entries[evicted] = nil }
-            state.ring[state.next] = credentials
+            state.ring[state.next] = authorization
             state.next = (state.next + 1) % capacity
-            state.entries[credentials] = entry
+            state.entries[authorization] = entry
         }
     }
 
