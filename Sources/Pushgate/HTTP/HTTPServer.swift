@@ -114,6 +114,11 @@ public final class HTTPServer: Sendable {
             HTTP2Setting(parameter: .maxHeaderListSize, value: config.maxHeaderBytes),
             HTTP2Setting(parameter: .initialWindowSize, value: 65_535),
         ]
+        // The connection window bounds the bodies of all streams together. At the default 64 KiB a
+        // sender with 64 concurrent 4 KiB pushes stalls on WINDOW_UPDATE round trips (and each
+        // update is another frame); 1 MiB lets the advertised streams all send at once, and a
+        // request body is still bounded per stream by the payload limit.
+        connection.targetWindowSize = 1 << 20
         let service = self.service, limits = self.limits, tracker = self.tracker, logger = self.logger
         try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
