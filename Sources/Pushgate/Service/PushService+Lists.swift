@@ -1,5 +1,6 @@
 import Foundation
 import MQTTBridge
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import WebPush
@@ -11,6 +12,8 @@ import WebPush
 extension PushService {
     static let aggregationMediaType = "application/push-aggregation+json"
     static let mergePatchMediaType = "application/merge-patch+json"
+    /// Concurrent publishers of one fan-out.
+    static let fanOutPublishers = 512
 
     // MARK: Create
 
@@ -103,22 +106,36 @@ extension PushService {
         }
         let messageID = CapabilityToken.make()
         let body = request.body
-        let failures = await withTaskGroup(of: (String, MQTTBridgeError)?.self) { group in
-            for (token, member) in recipients {
-                guard let subscription = subscriptions[token] else { continue }
-                let (outgoing, slotKey) = outgoingMessage(message, body: body, id: messageID, to: subscription, encryptedKey: member.encryptedKey)
+        // A bounded pool of publishers, each taking the next member: a task per member (10,000
+        // at once) cost more in task creation and scheduling than the publishes themselves, and
+        // the bridge's window admits only so many in flight anyway.
+        let next = NIOLockedValueBox(0)
+        let failures = await withTaskGroup(of: [(String, MQTTBridgeError)].self) { group in
+            for _ in 0..<min(recipients.count, Self.fanOutPublishers) {
                 group.addTask {
-                    do throws(MQTTBridgeError) {
-                        try await self.delivery.deliver(outgoing)
-                    } catch {
-                        return (token, error)
+                    var failed: [(String, MQTTBridgeError)] = []
+                    while true {
+                        let index = next.withLockedValue { value in
+                            defer { value += 1 }
+                            return value
+                        }
+                        guard index < recipients.count else { return failed }
+                        let (token, member) = recipients[index]
+                        guard let subscription = subscriptions[token] else { continue }
+                        let (outgoing, slotKey) = self.outgoingMessage(message, body: body, id: messageID, to: subscription,
+                                                                       encryptedKey: member.encryptedKey)
+                        do throws(MQTTBridgeError) {
+                            try await self.delivery.deliver(outgoing)
+                        } catch {
+                            failed.append((token, error))
+                            continue
+                        }
+                        await self.recordSlot(slotKey, topic: outgoing.topic, messageID: messageID)
                     }
-                    await self.recordSlot(slotKey, topic: outgoing.topic, messageID: messageID)
-                    return nil
                 }
             }
             var failures: [(String, MQTTBridgeError)] = []
-            for await failure in group { if let failure { failures.append(failure) } }
+            for await failed in group { failures += failed }
             return failures
         }
         var headers = HTTPHeaders()
