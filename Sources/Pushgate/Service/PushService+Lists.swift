@@ -138,9 +138,7 @@ extension PushService {
             for await failed in group { failures += failed }
             return failures
         }
-        var headers = HTTPHeaders()
-        headers.add(name: "Location", value: "\(settings.publicURL)/m/\(messageID)")
-        headers.add(name: "TTL", value: String(message.ttl))
+        var headers = acceptedHeaders(messageID: messageID, ttl: message.ttl)
         headers.add(name: "Pushgate-Recipients", value: String(recipients.count))
         if failures.isEmpty { return ServiceResponse(status: .created, headers: headers) }
         if failures.count == recipients.count, failures.allSatisfy({ if case .brokerUnavailable = $0.1 { true } else { false } }) {

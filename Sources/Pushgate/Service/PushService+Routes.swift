@@ -1,5 +1,4 @@
 import MQTTBridge
-import NIOHTTP1
 import WebPush
 
 /// Admin routes (`routes` in the config): `POST /r/<token>` publishes once to the route's fixed
@@ -15,22 +14,16 @@ extension PushService {
         guard message.topic == nil else { throw .topicOnRoute }
 
         let messageID = CapabilityToken.make()
-        var properties = MQTTProperties(correlationData: Array(messageID.utf8), userProperties: [.init("message-id", messageID)])
-        if let coding = message.contentEncoding { properties.userProperties.append(.init("content-encoding", coding)) }
+        var properties = messageProperties(message, id: messageID)
         // One topic for every urgency, so the urgency travels with the message instead.
         properties.userProperties.append(.init("urgency", message.urgency.rawValue))
-        if message.ttl > 0 { properties.messageExpiryInterval = UInt32(message.ttl) }
-        let outgoing = OutgoingMessage(topic: entry.route.topic, payload: request.body,
-                                       qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce, properties: properties)
+        let outgoing = OutgoingMessage(topic: entry.route.topic, payload: request.body, qos: message.qos, properties: properties)
         do {
             try await delivery.deliver(outgoing)
         } catch {
             throw Self.pushError(error, retryAfter: settings.retryAfterSeconds)
         }
-        var headers = HTTPHeaders()
-        headers.add(name: "Location", value: "\(settings.publicURL)/m/\(messageID)")
-        headers.add(name: "TTL", value: String(message.ttl))
-        return ServiceResponse(status: .created, headers: headers)
+        return ServiceResponse(status: .created, headers: acceptedHeaders(messageID: messageID, ttl: message.ttl))
     }
 
     /// Replaces the admin routes (SIGHUP). Pushes in flight finish on the table they started

@@ -238,28 +238,39 @@ public final class PushService: Sendable {
             throw Self.pushError(error, retryAfter: settings.retryAfterSeconds)
         }
         await recordSlot(slotKey, topic: outgoing.topic, messageID: messageID)
+        return ServiceResponse(status: .created, headers: acceptedHeaders(messageID: messageID, ttl: message.ttl))
+    }
+
+    /// The headers of an accepted push (single, list or route): `Location` of the message
+    /// resource (P-19) and the applied `TTL` (P-24).
+    func acceptedHeaders(messageID: String, ttl: Int) -> HTTPHeaders {
         var headers = HTTPHeaders()
         headers.add(name: "Location", value: "\(settings.publicURL)/m/\(messageID)")
-        headers.add(name: "TTL", value: String(message.ttl))
-        return ServiceResponse(status: .created, headers: headers)
+        headers.add(name: "TTL", value: String(ttl))
+        return headers
+    }
+
+    /// The MQTT 5 properties every published copy of a push carries (the README's mapping): the
+    /// message id as a user property and as Correlation Data, the content coding, and the TTL as
+    /// Message Expiry.
+    func messageProperties(_ message: ValidatedPush, id messageID: String) -> MQTTProperties {
+        var properties = MQTTProperties(correlationData: Array(messageID.utf8), userProperties: [.init("message-id", messageID)])
+        if let coding = message.contentEncoding { properties.userProperties.append(.init("content-encoding", coding)) }
+        if message.ttl > 0 { properties.messageExpiryInterval = UInt32(message.ttl) }
+        return properties
     }
 
     /// The MQTT message for one subscription (the mapping in the README); a Topic message goes to
     /// its retained slot, whose key is returned for bookkeeping.
     func outgoingMessage(_ message: ValidatedPush, body: ByteBuffer, id messageID: String, to subscription: Subscription,
                          encryptedKey: String?) -> (OutgoingMessage, slotKey: String?) {
-        var properties = MQTTProperties(
-            correlationData: Array(messageID.utf8),
-            responseTopic: topics.ackTopic(subscription),
-            userProperties: [.init("message-id", messageID)]
-        )
-        if let coding = message.contentEncoding { properties.userProperties.append(.init("content-encoding", coding)) }
+        var properties = messageProperties(message, id: messageID)
+        properties.responseTopic = topics.ackTopic(subscription)
         if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
-        if message.ttl > 0 { properties.messageExpiryInterval = UInt32(message.ttl) }
         var outgoing = OutgoingMessage(
             topic: topics.messageTopic(subscription, urgency: message.urgency),
             payload: body,
-            qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce,
+            qos: message.qos,
             properties: properties
         )
         guard let topic = message.topic else { return (outgoing, nil) }
@@ -286,6 +297,9 @@ public final class PushService: Sendable {
         var contentEncoding: String?
         /// The verified VAPID key, when the request carried one.
         var vapidKey: VAPIDPublicKey?
+
+        /// TTL 0 is QoS 0: it reaches only a device connected now, never queued (the README mapping).
+        var qos: MQTTQoS { ttl > 0 ? .atLeastOnce : .atMostOnce }
     }
 
     /// Every check of a push request, in the order the requirements give them; nothing is
