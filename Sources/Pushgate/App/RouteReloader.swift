@@ -5,9 +5,9 @@ import ServiceLifecycle
 
 /// Re-reads the config file on SIGHUP and swaps in its `routes`, without touching connections.
 ///
-/// Only routing reloads: the other sections (listen address, broker, storage, limits) need a
-/// restart, and a reload that finds them changed says so. A file that no longer validates is
-/// logged with its `file:line:column` error and changes nothing.
+/// Only routing reloads: changes to the other sections (listen address, broker, storage, limits)
+/// take effect on restart. A file that no longer validates is logged with its
+/// `file:line:column` error and changes nothing.
 struct RouteReloader: Service {
     let path: String
     let secret: [UInt8]

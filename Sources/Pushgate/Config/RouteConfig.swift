@@ -7,7 +7,7 @@ public import WebPush
 /// publish, and the broker does the fan-out. Its push URL is a capability URL derived from the
 /// route's name and the registry's secret (`pushgate routes` prints it), so it is stable across
 /// restarts and reloads and changes only when the route is renamed.
-public struct RouteConfig: Sendable, Decodable, Equatable {
+public struct RouteConfig: Sendable, Decodable {
     /// `name`: what identifies the route (and its push URL); letters, digits, `-`, `_`, `.`.
     public var name: String
     /// `topic`: the MQTT topic every push is published to, exactly (no wildcards).
@@ -89,10 +89,5 @@ public struct RouteConfig: Sendable, Decodable, Equatable {
         if topic.hasPrefix("$") { return "starts with '$', which brokers reserve" }
         if topic.unicodeScalars.contains(where: { $0.value == 0 }) { return "contains a NUL character" }
         return nil
-    }
-
-    public static func == (lhs: RouteConfig, rhs: RouteConfig) -> Bool {
-        lhs.name == rhs.name && lhs.topic == rhs.topic && lhs.vapidKeys == rhs.vapidKeys
-            && lhs.keys?.p256dh == rhs.keys?.p256dh && lhs.keys?.auth == rhs.keys?.auth
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 public import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -171,9 +172,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func installationSecret() async throws -> [UInt8] {
-        var fresh = [UInt8](repeating: 0, count: 32)
-        var generator = SystemRandomNumberGenerator()
-        for index in fresh.indices { fresh[index] = .random(in: .min ... .max, using: &generator) }
+        let fresh = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
         // INSERT OR IGNORE: whoever comes first (the server, or `pushgate routes` before it ever
         // ran) creates it; everyone after reads the same value.
         try await writes.withLock {
