@@ -24,11 +24,9 @@ Every loop is bounded by count and time; every process is killed by PID at the e
 a Markdown table and JSON in the work directory (and on standard output).
 """
 import argparse
-import base64
 import json
 import os
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -38,31 +36,14 @@ from pathlib import Path
 
 import http_ece
 import httpx
-import py_vapid
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+# The interop tests' helpers: ports, bulk subscriptions, VAPID keys.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Tests" / "interop"))
+from harness import free_port, insert_subscriptions, vapid_keys, wait_for_port  # noqa: E402
+
 SIZE = 4096
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on {port}")
 
 
 def rss_kib(pid: int) -> int:
@@ -107,10 +88,7 @@ class Bench:
         self.http_port = free_port()
         self.origin = f"http://127.0.0.1:{self.http_port}"
         self.database = self.work / "registry.sqlite"
-        self.vapid = py_vapid.Vapid02()
-        self.vapid.generate_keys()
-        self.vapid_public = b64url(self.vapid.public_key.public_bytes(
-            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint))
+        self.vapid, self.vapid_public = vapid_keys()
         self.pushgate = None
 
     # --- processes ---------------------------------------------------------------------
@@ -120,7 +98,7 @@ class Bench:
         conf.write_text(f"listener {self.broker_port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 65535\n"
                         f"max_queued_messages 1000000\npersistence false\nmax_connections -1\n")
         self.processes.start(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.broker_port)
+        wait_for_port(self.broker_port)
 
     def write_config(self):
         (self.work / "pushgate.yaml").write_text(f"""
@@ -174,12 +152,8 @@ routes:
         (push token, topic id)."""
         db = sqlite3.connect(self.database)
         have = db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0]
-        rows = [(b64url(os.urandom(16)), b64url(os.urandom(16)), b64url(os.urandom(16)), int(time.time()))
-                for _ in range(max(0, total - have))]
-        with db:
-            db.executemany("INSERT INTO subscriptions (id, push_token, topic_id, created_at) VALUES (?, ?, ?, ?)", rows)
         db.close()
-        return [(token, topic) for _, token, topic, _ in rows]
+        return insert_subscriptions(self.database, max(0, total - have))
 
     # --- payloads -----------------------------------------------------------------------
 

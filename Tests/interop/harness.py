@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import py_vapid
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -22,6 +23,28 @@ from conftest import free_port
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def vapid_keys():
+    """A new py-vapid application server key and its base64url public key."""
+    vapid = py_vapid.Vapid02()
+    vapid.generate_keys()
+    public = vapid.public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return vapid, b64url(public)
+
+
+def insert_subscriptions(database: Path, count: int) -> list:
+    """Writes `count` subscriptions straight into a stopped server's registry database (durable
+    HTTP subscribes, one fsync each, would dominate a test or benchmark at this scale); returns
+    their (push token, topic id) pairs."""
+    import sqlite3
+    rows = [(b64url(os.urandom(16)), b64url(os.urandom(16)), b64url(os.urandom(16)), int(time.time()))
+            for _ in range(count)]
+    db = sqlite3.connect(database)
+    with db:
+        db.executemany("INSERT INTO subscriptions (id, push_token, topic_id, created_at) VALUES (?, ?, ?, ?)", rows)
+    db.close()
+    return [(token, topic) for _, token, topic, _ in rows]
 
 
 def wait_for_port(port: int, timeout: float = 10) -> None:

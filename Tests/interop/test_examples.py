@@ -1,10 +1,8 @@
 """Each example runs once against a real Pushgate and broker, in every pairing: the Python and
 Swift senders each reach the Python and Swift devices."""
-import os
 import select
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest

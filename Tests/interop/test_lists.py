@@ -5,7 +5,6 @@ import base64
 import gzip
 import json
 import os
-import sqlite3
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -14,10 +13,9 @@ import http_ece
 import httpx
 import paho.mqtt.client as mqtt
 import py_vapid
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness import Device, Server, b64url
+from harness import Device, Server, b64url, insert_subscriptions
 
 AGG = {"Content-Type": "application/push-aggregation+json"}
 PATCH = {"Content-Type": "application/merge-patch+json"}
@@ -241,15 +239,7 @@ def test_ten_thousand_members(pushgate_bin, tmp_path, broker):
     test), then loaded by the server like any others."""
     server = Server(pushgate_bin, tmp_path, broker)
     server.stop()
-    db = sqlite3.connect(tmp_path / f"registry-{server.port}.sqlite")
-    tokens = []
-    with db:
-        for i in range(10_000):
-            token, sid, topic = (b64url(os.urandom(16)) for _ in range(3))
-            tokens.append(token)
-            db.execute("INSERT INTO subscriptions (id, push_token, topic_id, created_at) VALUES (?, ?, ?, ?)",
-                       (sid, token, topic, int(time.time())))
-    db.close()
+    tokens = [token for token, _ in insert_subscriptions(tmp_path / f"registry-{server.port}.sqlite", 10_000)]
     server.start()
     server.wait_ready()
     try:

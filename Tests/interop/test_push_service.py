@@ -6,21 +6,13 @@ import re
 import time
 
 import httpx
-import py_vapid
-import pytest
 from pywebpush import WebPusher, webpush
 from cryptography.hazmat.primitives import serialization
 
-from harness import Device, Server, b64url
+from harness import Device, Server, vapid_keys
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
-
-def vapid_keys():
-    vapid = py_vapid.Vapid02()
-    vapid.generate_keys()
-    public = vapid.public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return vapid, b64url(public)
 
 
 def vapid_header(vapid, server) -> str:

@@ -9,18 +9,10 @@ import subprocess
 import time
 
 import httpx
-import py_vapid
-from cryptography.hazmat.primitives import serialization
 from pywebpush import webpush
 
-from harness import Device, Server, b64url
+from harness import Device, Server, b64url, vapid_keys
 
-
-def vapid_keys():
-    vapid = py_vapid.Vapid02()
-    vapid.generate_keys()
-    public = vapid.public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return vapid, b64url(public)
 
 
 def routes_yaml(*routes) -> str:
