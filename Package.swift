@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "WebPush", targets: ["WebPush"]),
+        .library(name: "WebPushClient", targets: ["WebPushClient"]),
         .library(name: "MQTTBridge", targets: ["MQTTBridge"]),
         .executable(name: "pushgate", targets: ["pushgate"]),
         .executable(name: "pushgate-mqtt-bench", targets: ["MQTTBridgeBenchmark"]),
@@ -45,10 +46,22 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .target(
+            name: "WebPushClient",
+            dependencies: [
+                "WebPush",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "MQTTBridge",
             dependencies: [
                 "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -78,6 +91,7 @@ let package = Package(
             dependencies: [
                 "Pushgate",
                 "WebPush",
+                "WebPushClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -97,18 +111,40 @@ let package = Package(
         ),
         .executableTarget(
             name: "ExampleDevice",
-            dependencies: ["Pushgate", "WebPush", "MQTTBridge", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["WebPush", "WebPushClient", "MQTTBridge", .product(name: "Logging", package: "swift-log")],
             path: "Examples/Swift/Device",
             swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "ExampleSender",
-            dependencies: ["Pushgate", "WebPush"],
+            dependencies: ["WebPush", "WebPushClient"],
             path: "Examples/Swift/Sender",
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "MQTTBridgeTests", dependencies: ["MQTTBridge"], swiftSettings: strictSettings),
-        .testTarget(name: "PushgateTests", dependencies: ["Pushgate", "WebPush", "MQTTBridge", .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio")], swiftSettings: strictSettings),
+        // Fakes shared by the test targets (a store in memory, a recording broker connection).
+        .target(
+            name: "PushgateTestSupport",
+            dependencies: ["Pushgate", "WebPush", "MQTTBridge", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/PushgateTestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MQTTBridgeTests",
+            dependencies: ["MQTTBridge", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "PushgateTests",
+            dependencies: [
+                "Pushgate", "PushgateTestSupport", "WebPush", "MQTTBridge",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

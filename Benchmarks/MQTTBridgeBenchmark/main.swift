@@ -25,7 +25,6 @@ configuration.maxInflight = max(concurrency, 1)
 var logger = Logger(label: "bench")
 logger.logLevel = .warning
 let bridge = MQTTBridge(configuration: configuration, logger: logger)
-try await bridge.waitUntilConnected()
 
 /// Hands out message numbers to the publishers.
 final class Ticket: Sendable {
@@ -53,10 +52,12 @@ func publishAll(bridge: MQTTBridge, topic: String, distinct: Bool, count: Int, s
     }
 }
 
-let start = ContinuousClock.now
-let acked = try await publishAll(bridge: bridge, topic: topic, distinct: distinct, count: count, size: size, concurrency: concurrency)
-let elapsed = ContinuousClock.now - start
-let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+let (acked, seconds) = try await bridge.withRunning { bridge in
+    try await bridge.waitUntilConnected()
+    let start = ContinuousClock.now
+    let acked = try await publishAll(bridge: bridge, topic: topic, distinct: distinct, count: count, size: size, concurrency: concurrency)
+    let elapsed = ContinuousClock.now - start
+    return (acked, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+}
 print(String(format: "acked %d in %.6f s", acked, seconds))
-await bridge.shutdown()
 exit(acked == count ? 0 : 1)

@@ -1,6 +1,7 @@
 import CMosquitto
 import Foundation
 public import Logging
+public import ServiceLifecycle
 import Synchronization
 
 /// The state of the broker connection.
@@ -44,17 +45,54 @@ public struct MQTTSubscription: Hashable, Sendable {
 /// - The bridge reconnects by itself with exponential backoff and jitter. Each connection uses
 ///   a fresh libmosquitto handle, so no message of a dead connection is ever re-sent behind
 ///   the caller's back.
-/// - ``shutdown(deadline:)`` drains what is in flight, disconnects and joins the thread.
-public final class MQTTBridge: Sendable {
+/// - It is a `Service`: ``run()`` owns the network thread, from connecting until graceful
+///   shutdown or cancellation, when it drains what is in flight (up to
+///   ``MQTTBridgeConfiguration/shutdownDrainSeconds``), disconnects and joins the thread.
+///   ``withRunning(_:)`` runs it around a block of code (tools and tests).
+public final class MQTTBridge: Service, Sendable {
     /// The configuration it connects with.
     public let configuration: MQTTBridgeConfiguration
     let core: Core
 
-    /// Creates the bridge and starts connecting in the background.
+    /// Creates the bridge; ``run()`` connects.
     public init(configuration: MQTTBridgeConfiguration, logger: Logger = Logger(label: "pushgate.mqtt")) {
         self.configuration = configuration
         self.core = Core(configuration: configuration, logger: logger)
+    }
+
+    /// Connects and keeps the connection until graceful shutdown or cancellation, then drains
+    /// what is in flight, disconnects and joins the network thread. Call it once.
+    public func run() async throws {
         core.start()
+        let stop = core.stopRequests
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                for await _ in stop {}
+            } onGracefulShutdown: {
+                self.core.requestStop()
+            }
+        } onCancel: {
+            core.requestStop()
+        }
+        await core.shutdown(deadline: .seconds(configuration.shutdownDrainSeconds))
+    }
+
+    /// Runs the bridge for the duration of `body` (``run()`` in a child task, cancelled when
+    /// `body` returns), so the thread never outlives the block.
+    public func withRunning<Result: Sendable>(_ body: (MQTTBridge) async throws -> Result) async throws -> Result {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await self.run() }
+            do {
+                let result = try await body(self)
+                group.cancelAll()
+                try await group.waitForAll()
+                return result
+            } catch {
+                group.cancelAll()
+                try? await group.waitForAll()
+                throw error
+            }
+        }
     }
 
     /// A bridge dropped without ``shutdown(deadline:)`` still stops its network thread, so it
@@ -141,8 +179,8 @@ public final class MQTTBridge: Sendable {
     }
 
     /// Refuses new publishes, waits up to `deadline` for those in flight to be acknowledged,
-    /// disconnects cleanly and joins the network thread. Publishes still in flight after the
-    /// deadline fail with ``MQTTBridgeError/connectionLost``.
+    /// disconnects cleanly and joins the network thread (``run()`` then returns). Publishes
+    /// still in flight after the deadline fail with ``MQTTBridgeError/connectionLost``.
     public func shutdown(deadline: Duration = .seconds(5)) async {
         await core.shutdown(deadline: deadline)
     }
@@ -176,13 +214,6 @@ extension MQTTBridge {
             let pointer: OpaquePointer
         }
 
-        struct Connection {
-            var handle: Handle?
-            var connected = false
-            var state: MQTTConnectionState = .connecting
-            var shuttingDown = false
-        }
-
         /// What libmosquitto's callbacks report, applied by the network thread once
         /// `mosquitto_loop` has returned. Callbacks run while libmosquitto holds its own mutexes,
         /// and publishers hold ``connection``'s lock while they call into libmosquitto; so a
@@ -210,7 +241,9 @@ extension MQTTBridge {
 
         let configuration: MQTTBridgeConfiguration
         let logger: Logger
-        let connection = Locked(Connection())
+        /// The connection's state. Publishers hold this lock while they use the handle, so the
+        /// network thread cannot destroy it underneath them.
+        let connection = Locked(ConnectionStateMachine())
         let events = Locked(Events())
         let counters = Counters()
         /// The network thread's name (unique per bridge, within Linux's 15 characters).
@@ -220,8 +253,11 @@ extension MQTTBridge {
         let subscriptions = Locked<(nextID: Int, entries: [Subscription])>((0, []))
         /// Wakes the network thread from a reconnect backoff (shutdown).
         let wakeup = DispatchSemaphore(value: 0)
-        /// Signalled when the network thread has exited.
-        let exited = Locked<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+        /// Whether the network thread was started, and waiters for its exit.
+        let thread = Locked<(started: Bool, done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, false, []))
+        /// Ends when ``requestStop()`` is called (``run()`` waits on it).
+        let stopRequests: AsyncStream<Void>
+        private let stopContinuation: AsyncStream<Void>.Continuation
 
         init(configuration: MQTTBridgeConfiguration, logger: Logger) {
             precondition(Mosquitto.initialized, "mosquitto_lib_init failed")
@@ -229,11 +265,14 @@ extension MQTTBridge {
             self.logger = logger
             self.window = PublishWindow(capacity: configuration.maxInflight)
             self.threadName = "pgmqtt-\(Core.instances.add(1, ordering: .relaxed).newValue)"
+            (stopRequests, stopContinuation) = AsyncStream.makeStream(of: Void.self)
         }
+
+        func requestStop() { stopContinuation.finish() }
 
         private static let instances = Atomic<Int>(0)
 
-        var state: MQTTConnectionState { connection.withLock { $0.state } }
+        var state: MQTTConnectionState { connection.withLock { $0.publicState } }
 
         var statistics: MQTTBridgeStatistics {
             MQTTBridgeStatistics(
@@ -249,17 +288,22 @@ extension MQTTBridge {
         var userdata: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
 
         func start() {
-            let thread = Thread { [self] in
+            let first = thread.withLock { state in
+                defer { state.started = true }
+                return !state.started
+            }
+            precondition(first, "MQTTBridge.run() may be called once")
+            let networkThread = Thread { [self] in
                 runNetworkLoop()
-                let waiters = exited.withLock { state in
+                let waiters = thread.withLock { state in
                     state.done = true
                     defer { state.waiters.removeAll() }
                     return state.waiters
                 }
                 for waiter in waiters { waiter.resume() }
             }
-            thread.name = threadName
-            thread.start()
+            networkThread.name = threadName
+            networkThread.start()
         }
 
         // MARK: Publish
@@ -268,10 +312,7 @@ extension MQTTBridge {
             topic: String, payload: Payload, qos: MQTTQoS, retain: Bool, properties: MQTTProperties
         ) async throws -> MQTTPublishAck {
             // Fail fast while down: a 503 must mean "not sent".
-            try connection.withLock { connection in
-                if connection.shuttingDown { throw MQTTBridgeError.shutDown }
-                guard connection.connected else { throw MQTTBridgeError.brokerUnavailable(connection.state.description) }
-            }
+            _ = try connection.withLock { try $0.handleForUse() }
             try await window.acquire()
             defer { window.release() }
 
@@ -283,9 +324,11 @@ extension MQTTBridge {
             do {
                 code = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
                     let failure: MQTTBridgeError? = connection.withLock { connection in
-                        if connection.shuttingDown { return .shutDown }
-                        guard connection.connected, let handle = connection.handle else {
-                            return .brokerUnavailable(connection.state.description)
+                        let handle: Handle
+                        do throws(MQTTBridgeError) {
+                            handle = try connection.handleForUse()
+                        } catch {
+                            return error
                         }
                         var mid: Int32 = 0
                         let rc = Self.withContiguousBytes(payload) { bytes in
@@ -330,7 +373,7 @@ extension MQTTBridge {
             }
             let code: Int32? = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32?, any Error>) in
                 let sent: Bool = connection.withLock { connection in
-                    guard connection.connected, let handle = connection.handle else { return false }
+                    guard let handle = try? connection.handleForUse() else { return false }
                     var mid: Int32 = 0
                     let rc = mosquitto_subscribe_v5(handle.pointer, &mid, filter, Int32(qos.rawValue), 0, nil)
                     guard rc == MOSQ_ERR_SUCCESS.rawValue else { return false }
@@ -354,7 +397,7 @@ extension MQTTBridge {
             }
             guard !stillUsed else { return }
             connection.withLock { connection in
-                guard connection.connected, let handle = connection.handle else { return }
+                guard let handle = try? connection.handleForUse() else { return }
                 mosquitto_unsubscribe_v5(handle.pointer, nil, subscription.filter, nil)
             }
         }
@@ -363,18 +406,24 @@ extension MQTTBridge {
 
         /// Stops at once: refuses publishes, disconnects, wakes the network thread so it exits.
         func stop() {
+            connection.withLock { _ = $0.shutdownRequested() }
+            disconnectNow()
+        }
+
+        /// Disconnects the live handle, if any, and wakes the network thread so it exits.
+        private func disconnectNow() {
             connection.withLock { connection in
-                connection.shuttingDown = true
-                if let handle = connection.handle { mosquitto_disconnect_v5(handle.pointer, 0, nil) }
+                if case .shuttingDown(let handle?) = connection.state { mosquitto_disconnect_v5(handle.pointer, 0, nil) }
             }
             window.failWaiters(.shutDown)
             wakeup.signal()
+            requestStop()
         }
 
         func shutdown(deadline: Duration) async {
             let alreadyDown = connection.withLock { connection in
-                defer { connection.shuttingDown = true }
-                return connection.shuttingDown
+                defer { _ = connection.shutdownRequested() }
+                return connection.isShuttingDown
             }
             if !alreadyDown {
                 window.failWaiters(.shutDown)
@@ -385,15 +434,16 @@ extension MQTTBridge {
                     await group.next()
                     group.cancelAll()
                 }
-                stop()
+                disconnectNow()
             }
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let done = exited.withLock { state in
-                    if !state.done { state.waiters.append(continuation) }
-                    return state.done
+                let done = thread.withLock { state in
+                    if state.started && !state.done { state.waiters.append(continuation) }
+                    return !state.started || state.done
                 }
                 if done { continuation.resume() }
             }
+            connection.withLock { $0.threadExited() }
         }
     }
 }

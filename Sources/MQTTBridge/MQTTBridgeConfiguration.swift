@@ -49,6 +49,9 @@ public struct MQTTBridgeConfiguration: Sendable {
     public var reconnectInitialDelayMilliseconds: Int = 100
     /// Reconnect delay cap, in milliseconds.
     public var reconnectMaxDelayMilliseconds: Int = 10_000
+    /// On shutdown, how long publishes in flight may take to be acknowledged before the
+    /// connection is closed.
+    public var shutdownDrainSeconds: Int64 = 5
 
     /// Creates a configuration for a broker.
     public init(host: String, port: Int, clientID: String) {

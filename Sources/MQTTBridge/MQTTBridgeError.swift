@@ -17,14 +17,6 @@ public enum MQTTBridgeError: Error, Hashable, Sendable, CustomStringConvertible 
     /// The bridge is shutting down or shut down.
     case shutDown
 
-    /// Whether the failure is about the broker connection (an HTTP front end answers 503).
-    public var isUnavailable: Bool {
-        switch self {
-        case .brokerUnavailable, .connectionLost, .shutDown: true
-        default: false
-        }
-    }
-
     public var description: String {
         switch self {
         case .brokerUnavailable(let why): "MQTT broker unavailable: \(why)"

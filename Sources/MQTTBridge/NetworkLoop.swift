@@ -6,21 +6,23 @@ extension MQTTBridge.Core {
     /// back off, repeat, until shutdown.
     func runNetworkLoop() {
         var attempt = 0
-        while !connection.withLock({ $0.shuttingDown }) {
-            setState(.connecting)
+        while !connection.withLock({ $0.isShuttingDown }) {
             guard let pointer = mosquitto_new(configuration.clientID, configuration.cleanStart, userdata) else {
                 logger.error("mosquitto_new failed")
                 backOff(attempt: &attempt)
                 continue
             }
             let handle = Handle(pointer: pointer)
+            guard connection.withLock({ $0.attemptStarted(handle) }) else {
+                mosquitto_destroy(pointer)
+                break
+            }
             var reason = "connection closed"
             let rc = configure(handle)
             if rc == MOSQ_ERR_SUCCESS.rawValue {
                 let connectRC = mosquitto_connect_bind_v5(pointer, configuration.host, Int32(configuration.port),
                                                           Int32(configuration.keepAliveSeconds), nil, nil)
                 if connectRC == MOSQ_ERR_SUCCESS.rawValue {
-                    connection.withLock { $0.handle = handle }
                     // Blocks in poll() until traffic, a publisher's wake-up, or the 1 s timeout
                     // (for keepalive); returns an error once the connection is gone.
                     var loopRC: Int32 = MOSQ_ERR_SUCCESS.rawValue
@@ -29,7 +31,7 @@ extension MQTTBridge.Core {
                         applyEvents(handle)
                     }
                     applyEvents(handle)
-                    reason = connection.withLock { $0.state }.disconnectReason ?? Mosquitto.errorText(loopRC)
+                    reason = Mosquitto.errorText(loopRC)
                 } else {
                     reason = "cannot connect to \(configuration.host):\(configuration.port): \(Mosquitto.errorText(connectRC))"
                     if connectRC == MOSQ_ERR_ERRNO.rawValue { reason += " (\(String(cString: strerror(errno))))" }
@@ -37,13 +39,14 @@ extension MQTTBridge.Core {
             } else {
                 reason = "invalid client settings: \(Mosquitto.errorText(rc))"
             }
+            // After this no publisher can reach the handle, so it can be destroyed.
             let wasConnected = connectionEnded(reason: reason)
             mosquitto_destroy(pointer)
-            if connection.withLock({ $0.shuttingDown }) { break }
+            if connection.withLock({ $0.isShuttingDown }) { break }
             if wasConnected { attempt = 0 }
             backOff(attempt: &attempt)
         }
-        setState(.shutDown)
+        connection.withLock { $0.threadExited() }
     }
 
     /// Applies protocol version, credentials, TLS and callbacks to a new handle.
@@ -110,13 +113,10 @@ extension MQTTBridge.Core {
             defer { events = Events() }
             return (events.connack, events.disconnectReason)
         }
-        if let reason = disconnectReason {
-            connection.withLock { connection in
-                if case .disconnected = connection.state { return }
-                connection.state = .disconnected(reason: reason)
-            }
-        }
+        // In the order they happened: a refusing CONNACK names the reason better than the
+        // disconnect that follows it.
         if let connack { connected(code: connack.code, receiveMaximum: connack.receiveMaximum, handle: handle) }
+        if let reason = disconnectReason { connectionEnded(reason: reason) }
     }
 
     private func connected(code rc: Int32, receiveMaximum: Int, handle: Handle) {
@@ -124,13 +124,14 @@ extension MQTTBridge.Core {
             // MQTT 5 reason codes (0x80+) and MQTT 3.1.1 CONNACK codes (1-5) have different texts.
             let text = configuration.protocolVersion == .v5 ? Mosquitto.reasonText(rc) : String(cString: mosquitto_connack_string(rc))
             logger.warning("broker refused the connection", metadata: ["reason": "\(text)"])
-            setState(.disconnected(reason: "connection refused: \(text)"))
+            connectionEnded(reason: "connection refused: \(text)")
             return
         }
         window.setCapacity(min(configuration.maxInflight, receiveMaximum))
-        connection.withLock { connection in
-            connection.connected = true
-            connection.state = .connected
+        guard connection.withLock({ $0.connackAccepted() }) else {
+            // Shutdown was asked for while connecting.
+            mosquitto_disconnect_v5(handle.pointer, 0, nil)
+            return
         }
         counters.connects.add(1, ordering: .relaxed)
         // Restore every subscription on the new connection.
@@ -175,52 +176,30 @@ extension MQTTBridge.Core {
 
     // MARK: State
 
-    /// Marks the connection gone: publishers can no longer use the handle, and everything
+    /// The attempt or connection ended: publishers can no longer use the handle, and everything
     /// waiting on it fails. Idempotent. Returns whether it had been connected.
     @discardableResult
-    private func connectionEnded(reason: String?) -> Bool {
-        let (wasConnected, shuttingDown) = connection.withLock { connection -> (Bool, Bool) in
-            let was = connection.connected
-            connection.connected = false
-            connection.handle = nil
-            if let reason, !connection.shuttingDown {
-                if case .disconnected = connection.state {} else { connection.state = .disconnected(reason: reason) }
-            }
-            return (was, connection.shuttingDown)
-        }
+    private func connectionEnded(reason: String) -> Bool {
+        let (wasConnected, shuttingDown) = connection.withLock { ($0.connectionEnded(reason: reason), $0.isShuttingDown) }
         if wasConnected { counters.disconnects.add(1, ordering: .relaxed) }
         pending.failAll(.connectionLost)
-        window.failWaiters(.brokerUnavailable(reason ?? "connection lost"))
+        window.failWaiters(.brokerUnavailable(reason))
         if wasConnected && shuttingDown {
             logger.info("disconnected from MQTT broker (shutdown)")
         } else if wasConnected {
-            logger.warning("lost the MQTT broker connection", metadata: ["reason": "\(reason ?? state.description)"])
+            logger.warning("lost the MQTT broker connection", metadata: ["reason": "\(reason)"])
         }
         return wasConnected
-    }
-
-    private func setState(_ state: MQTTConnectionState) {
-        connection.withLock { connection in
-            // Keep the last failure visible while retrying, so /readyz and errors can show it.
-            if state == .connecting, case .disconnected = connection.state { return }
-            connection.state = state
-        }
     }
 
     /// Sleeps for the next backoff delay (exponential with jitter, capped), or until shutdown.
     private func backOff(attempt: inout Int) {
         let base = Double(configuration.reconnectInitialDelayMilliseconds) * pow(2, Double(min(attempt, 20)))
         let capped = min(base, Double(configuration.reconnectMaxDelayMilliseconds))
-        // "Equal jitter": half fixed, half random, so a fleet of gateways does not reconnect in step.
+        // "Equal jitter": the delay is 50–100 % of the capped value, so a fleet of gateways does
+        // not reconnect in step.
         let delay = capped / 2 + Double.random(in: 0...(capped / 2))
         attempt += 1
         _ = wakeup.wait(timeout: .now() + .milliseconds(Int(delay)))
-    }
-}
-
-extension MQTTConnectionState {
-    var disconnectReason: String? {
-        if case .disconnected(let reason) = self { return reason }
-        return nil
     }
 }

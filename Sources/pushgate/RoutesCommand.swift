@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pushgate
+import WebPushClient
 
 /// `pushgate routes --config PATH`: prints each admin route's push URL (derived from the
 /// registry's installation secret, which this creates if the server never ran).
@@ -22,25 +23,39 @@ struct RoutesCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try loadConfigOrExit(config)
-        guard !loaded.routes.isEmpty else {
+        guard !loaded.broadcasts.isEmpty else {
             printError("\(config): no routes (add a `routes:` section; config.yaml shows one)")
             throw ExitCode(1)
         }
         let store = try await SQLiteRegistryStore.open(path: loaded.storage.path)
         let secret = try await store.installationSecret()
         try await store.close()
-        let table = RouteTable(loaded.routes, secret: secret)
+        let table = BroadcastTable(loaded.broadcasts, secret: secret)
+        let urls = ResourceURLs(base: loaded.server.publicURL)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         for entry in table.entries {
-            let url = RouteTable.pushURL(entry, publicURL: loaded.server.publicURL)
+            let url = urls.url(.broadcastPush, entry.token)
             if json {
-                var subscription: [String: Any] = ["endpoint": url]
-                if let keys = entry.route.keys { subscription["keys"] = ["p256dh": keys.p256dh, "auth": keys.auth] }
-                let object: [String: Any] = ["name": entry.route.name, "topic": entry.route.topic, "subscription": subscription]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-                print(String(decoding: data, as: UTF8.self))
+                let keys = entry.route.keys.map { PushSubscriptionInfo.Keys(p256dh: $0.p256dh, auth: $0.auth) }
+                let line = RouteLine(name: entry.route.name, topic: entry.route.topic, subscription: .init(endpoint: url, keys: keys))
+                print(String(decoding: try encoder.encode(line), as: UTF8.self))
             } else {
                 print("\(entry.route.name)\t\(entry.route.topic)\t\(url)")
             }
         }
     }
+}
+
+/// One line of `pushgate routes --json`.
+private struct RouteLine: Encodable {
+    struct Subscription: Encodable {
+        var endpoint: String
+        /// Only when the route has the fleet's shared keys.
+        var keys: PushSubscriptionInfo.Keys?
+    }
+
+    var name: String
+    var topic: String
+    var subscription: Subscription
 }

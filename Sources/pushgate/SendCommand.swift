@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pushgate
+import WebPushClient
 import WebPush
 
 /// `pushgate send`: an application server in one command, to test an install end to end.

@@ -11,7 +11,7 @@ struct PublishTests {
         configuration.reconnectInitialDelayMilliseconds = 20
         configuration.reconnectMaxDelayMilliseconds = 200
         adjust(&configuration)
-        let bridge = MQTTBridge(configuration: configuration)
+        let bridge = MQTTBridge.running(configuration)
         try await bridge.waitUntilConnected()
         return bridge
     }

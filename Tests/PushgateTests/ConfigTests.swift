@@ -124,10 +124,10 @@ struct ConfigTests {
                 keys: {p256dh: "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", auth: "BTBZMqHH6r4Tts7J_aSIgg"}
             """
         let config = try parse(two)
-        #expect(config.routes.map(\.name) == ["fleet", "lamps"])
-        #expect(config.routes[1].topic == "site/lamps" && config.routes[1].keys?.auth == "BTBZMqHH6r4Tts7J_aSIgg")
-        #expect(config.routes[0].vapidKeys.first?.base64URL == Self.appKey)
-        #expect(try parse(Self.minimal).routes.isEmpty)
+        #expect(config.broadcasts.map(\.name) == ["fleet", "lamps"])
+        #expect(config.broadcasts[1].topic == "site/lamps" && config.broadcasts[1].keys?.auth == "BTBZMqHH6r4Tts7J_aSIgg")
+        #expect(config.broadcasts[0].vapidKeys.first?.base64URL == Self.appKey)
+        #expect(try parse(Self.minimal).broadcasts.isEmpty)
 
         expectError(two.replacingOccurrences(of: "site/lamps", with: "site/#"), line: 13, message: "contains a wildcard")
         expectError(two.replacingOccurrences(of: "site/lamps", with: "webpush/lamps"), line: 13, message: "below mqtt.topic_prefix")

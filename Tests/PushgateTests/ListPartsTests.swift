@@ -42,11 +42,11 @@ struct ListPartsTests {
 
     @Test("RFC 3339 date-times: with and without fractions and offsets; garbage refused")
     func dates() {
-        #expect(PushService.parseRFC3339("2026-11-23T12:00:00Z") == 1_795_435_200)
-        #expect(PushService.parseRFC3339("2026-11-23T13:00:00+01:00") == 1_795_435_200)
-        #expect(PushService.parseRFC3339("2026-11-23T12:00:00.250Z") == 1_795_435_200)
-        #expect(PushService.parseRFC3339("tomorrow") == nil)
-        #expect(PushService.parseRFC3339("2026-11-23") == nil)
-        #expect(PushService.rfc3339(1_795_435_200) == "2026-11-23T12:00:00Z")
+        #expect(RFC3339.parse("2026-11-23T12:00:00Z") == 1_795_435_200)
+        #expect(RFC3339.parse("2026-11-23T13:00:00+01:00") == 1_795_435_200)
+        #expect(RFC3339.parse("2026-11-23T12:00:00.250Z") == 1_795_435_200)
+        #expect(RFC3339.parse("tomorrow") == nil)
+        #expect(RFC3339.parse("2026-11-23") == nil)
+        #expect(RFC3339.format(1_795_435_200) == "2026-11-23T12:00:00Z")
     }
 }

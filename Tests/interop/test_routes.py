@@ -127,7 +127,7 @@ def test_route_url_is_stable_and_reloads_on_sighup(pushgate_bin, tmp_path, broke
         assert response.status == 200 and json.loads(response.read())["ready"] is True
         assert connection.sock.getsockname() == local          # the same TCP connection
         log = server.log.read_text()
-        assert log.count("mqtt: connected") == 1                # the broker connection stayed up
+        assert log.count("connected to MQTT broker") == 1               # the broker connection stayed up
         assert "routes reloaded" in log
 
         # A file that no longer validates is refused; the routes in force stay.

@@ -8,7 +8,7 @@
 import Foundation
 import Logging
 import MQTTBridge
-import Pushgate
+import WebPushClient
 import WebPush
 
 /// Writes a line unbuffered, so "ready" reaches a pipe (scripts, tests) at once.
@@ -46,23 +46,23 @@ let configuration = MQTTBridgeConfiguration(host: String(parts[0]), port: Int(pa
 var logger = Logger(label: "device")
 logger.logLevel = .warning
 let bridge = MQTTBridge(configuration: configuration, logger: logger)
-try await bridge.waitUntilConnected()
-
-let (messages, continuation) = AsyncStream.makeStream(of: MQTTMessage.self)
-try await bridge.subscribe(topic) { continuation.yield($0) }
-say("ready")
-var received = 0
-for await message in messages {
-    do {
-        let text = try WebPushCrypto.decrypt(message.payload, with: keys)
-        say("message (\(message.topic.split(separator: "/").last ?? "")): \(String(decoding: text, as: UTF8.self))")
-    } catch {
-        say("undecryptable message: \(error)")
+try await bridge.withRunning { bridge in
+    try await bridge.waitUntilConnected()
+    let (messages, continuation) = AsyncStream.makeStream(of: MQTTMessage.self)
+    try await bridge.subscribe(topic) { continuation.yield($0) }
+    say("ready")
+    var received = 0
+    for await message in messages {
+        do {
+            let text = try WebPushCrypto.decrypt(message.payload, with: keys)
+            say("message (\(message.topic.split(separator: "/").last ?? "")): \(String(decoding: text, as: UTF8.self))")
+        } catch {
+            say("undecryptable message: \(error)")
+        }
+        if let ackTopic = message.properties.responseTopic {
+            _ = try? await bridge.publish(topic: ackTopic, payload: [UInt8](), properties: MQTTProperties(correlationData: message.properties.correlationData))
+        }
+        received += 1
+        if count > 0 && received >= count { break }
     }
-    if let ackTopic = message.properties.responseTopic {
-        _ = try? await bridge.publish(topic: ackTopic, payload: [UInt8](), properties: MQTTProperties(correlationData: message.properties.correlationData))
-    }
-    received += 1
-    if count > 0 && received >= count { break }
 }
-await bridge.shutdown()

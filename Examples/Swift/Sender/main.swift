@@ -3,7 +3,7 @@
 //
 //   swift run pushgate-example-sender [--subscription subscription.json] [--message TEXT] [--vapid-key KEY]
 import Foundation
-import Pushgate
+import WebPushClient
 import WebPush
 
 /// Writes a line unbuffered, so "ready" reaches a pipe (scripts, tests) at once.

@@ -17,9 +17,10 @@ public struct PushgateConfig: Sendable, Decodable {
     public var access: AccessConfig
     /// `lists`: multi-device list limits.
     public var lists: ListsConfig
-    /// `routes`: admin-defined push resources on fixed MQTT topics (broadcast lists); reloaded
-    /// on SIGHUP.
-    public var routes: [RouteConfig]
+    /// `routes`: admin-defined broadcast routes, push resources on fixed MQTT topics; reloaded
+    /// on SIGHUP. (The YAML key keeps its name; in code they are broadcasts, so "route" only
+    /// ever means URL routing.)
+    public var broadcasts: [BroadcastConfig]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case server, mqtt, storage, limits, logging, access, lists, routes
@@ -35,9 +36,9 @@ public struct PushgateConfig: Sendable, Decodable {
         logging = try container.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? LoggingConfig()
         access = try container.decodeIfPresent(AccessConfig.self, forKey: .access) ?? AccessConfig()
         lists = try container.decodeIfPresent(ListsConfig.self, forKey: .lists) ?? ListsConfig()
-        routes = try container.decodeIfPresent([RouteConfig].self, forKey: .routes) ?? []
+        broadcasts = try container.decodeIfPresent([BroadcastConfig].self, forKey: .routes) ?? []
         var seen = Set<String>()
-        for (index, route) in routes.enumerated() {
+        for (index, route) in broadcasts.enumerated() {
             let path = [CodingKeys.routes.stringValue, String(index)]
             guard seen.insert(route.name).inserted else {
                 throw ConfigIssue(codingPath: path + ["name"], subject: .value, message: "route name '\(route.name)' is used twice",

@@ -8,13 +8,32 @@ public struct ServerConfig: Sendable, Decodable {
     /// `tls`: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of cleartext.
     public var tls: TLSFiles?
     /// `max_concurrent_streams`: HTTP/2 streams one connection may have open.
-    public var maxConcurrentStreams = 100
+    public var maxConcurrentStreams = Defaults.maxConcurrentStreams
     /// `max_header_bytes`: the most header bytes a request may carry (431 above).
-    public var maxHeaderBytes = 16_384
+    public var maxHeaderBytes = Defaults.maxHeaderBytes
     /// `idle_timeout_seconds`: a connection with no traffic for this long is closed.
-    public var idleTimeoutSeconds = 60
+    public var idleTimeoutSeconds = Defaults.idleTimeoutSeconds
     /// `request_timeout_seconds`: a request whose body has not fully arrived by then gets 408.
-    public var requestTimeoutSeconds = 10
+    public var requestTimeoutSeconds = Defaults.requestTimeoutSeconds
+
+    /// The defaults of the optional keys, written once.
+    public enum Defaults {
+        /// `max_concurrent_streams`.
+        public static let maxConcurrentStreams = 100
+        /// `max_header_bytes`.
+        public static let maxHeaderBytes = 16_384
+        /// `idle_timeout_seconds`.
+        public static let idleTimeoutSeconds = 60
+        /// `request_timeout_seconds`.
+        public static let requestTimeoutSeconds = 10
+    }
+
+    /// A server section given in code (tests, embedding); the other keys take their defaults.
+    public init(listen: HostAndPort, publicURL: String, tls: TLSFiles? = nil) {
+        self.listen = listen
+        self.publicURL = publicURL
+        self.tls = tls
+    }
 
     /// A certificate chain and its private key, both PEM.
     public struct TLSFiles: Sendable, Decodable {
@@ -67,10 +86,10 @@ public struct ServerConfig: Sendable, Decodable {
         }
         self.listen = listen
         self.tls = try container.decodeIfPresent(TLSFiles.self, forKey: .tls)
-        maxConcurrentStreams = try container.integer(.maxConcurrentStreams, default: 100, in: 1...10_000)
-        maxHeaderBytes = try container.integer(.maxHeaderBytes, default: 16_384, in: 1024...1_048_576, unit: " bytes")
-        idleTimeoutSeconds = try container.integer(.idleTimeoutSeconds, default: 60, in: 1...86_400, unit: " s")
-        requestTimeoutSeconds = try container.integer(.requestTimeoutSeconds, default: 10, in: 1...3600, unit: " s")
+        maxConcurrentStreams = try container.integer(.maxConcurrentStreams, default: Defaults.maxConcurrentStreams, in: 1...10_000)
+        maxHeaderBytes = try container.integer(.maxHeaderBytes, default: Defaults.maxHeaderBytes, in: 1024...1_048_576, unit: " bytes")
+        idleTimeoutSeconds = try container.integer(.idleTimeoutSeconds, default: Defaults.idleTimeoutSeconds, in: 1...86_400, unit: " s")
+        requestTimeoutSeconds = try container.integer(.requestTimeoutSeconds, default: Defaults.requestTimeoutSeconds, in: 1...3600, unit: " s")
 
         let urlText = try container.decode(String.self, forKey: .publicURL)
         guard let url = URLParts(urlText), url.scheme == "http" || url.scheme == "https" else {

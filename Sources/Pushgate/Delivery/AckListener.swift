@@ -1,17 +1,34 @@
+import Logging
 import MQTTBridge
+import ServiceLifecycle
 
-/// Listens for device acknowledgements: a device publishes to its Response Topic
-/// (`<prefix>/ack/<topic id>`) with the Correlation Data of the message, which is its message id.
-enum AckListener {
-    /// Subscribes to every device's ack topic and hands message ids to the service.
-    static func start(bridge: MQTTBridge, service: PushService) async throws {
-        try await bridge.subscribe(service.topics.ackFilter) { message in
-            // Runs on the MQTT network thread: hand off at once.
+/// Device acknowledgements: a device publishes to its Response Topic (`<prefix>/ack/<topic id>`)
+/// with the Correlation Data of the message, which is its message id.
+///
+/// A service: ``run()`` subscribes and applies acknowledgements one after another until shutdown.
+/// The MQTT handler runs on the broker connection's network thread, so it only parses and
+/// enqueues (bounded: a flood of forged acks drops the oldest, never grows memory).
+struct AckListener: Service {
+    let bridge: MQTTBridge
+    let delivery: MQTTDelivery
+    let logger: Logger
+    /// Acknowledgements waiting to be applied.
+    static let queueLimit = 10_000
+
+    func run() async throws {
+        let (acks, continuation) = AsyncStream.makeStream(of: MessageID.self, bufferingPolicy: .bufferingNewest(Self.queueLimit))
+        // Restored by the bridge on every reconnect; made now if connected, else on connect.
+        let subscription = try await bridge.subscribe(delivery.topics.ackFilter) { message in
             guard let correlation = message.properties.correlationData,
-                  let messageID = String(validating: correlation, as: UTF8.self),
-                  CapabilityToken.isWellFormed(Substring(messageID))
+                  let id = String(validating: correlation, as: UTF8.self).flatMap(MessageID.init)
             else { return }
-            Task { await service.acknowledged(messageID: messageID) }
+            continuation.yield(id)
+        }
+        defer { bridge.unsubscribe(subscription) }
+        await withGracefulShutdownHandler {
+            for await id in acks { await delivery.acknowledge(id) }
+        } onGracefulShutdown: {
+            continuation.finish()
         }
     }
 }

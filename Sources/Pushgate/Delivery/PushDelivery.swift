@@ -1,39 +1,40 @@
-public import MQTTBridge
-public import NIOCore
-
-/// One message for the broker.
-public struct OutgoingMessage: Sendable {
-    /// The MQTT topic.
-    public var topic: String
-    /// The payload, byte for byte the push body.
-    public var payload: ByteBuffer
-    /// QoS 1 for TTL > 0, QoS 0 for TTL 0 (never queued for an offline device).
-    public var qos: MQTTQoS
-    /// MQTT 5 properties.
-    public var properties: MQTTProperties
-    /// Retained: the broker keeps the newest message of the topic for future subscribers
-    /// (Topic replacement); an empty retained payload clears it.
-    public var retain = false
+/// Why a delivery failed, in the service's terms (the API turns each into a status and errno).
+public enum DeliveryError: Error, Hashable, Sendable {
+    /// Not connected to the broker: the message was **not** sent.
+    case unavailable(String)
+    /// The connection dropped before the broker acknowledged: it may have been delivered.
+    case outcomeUnknown
+    /// Shutting down: not sent.
+    case shuttingDown
+    /// Larger than the broker accepts.
+    case tooLarge
+    /// The broker refused it (e.g. not authorized).
+    case rejected(String)
 }
 
-/// Where ``PushService`` hands messages; returns once the broker has the message. The MQTT
-/// bridge implements it; unit tests use a fake.
-public protocol PushDelivery: Sendable {
-    /// Publishes and waits for the broker's acknowledgement.
-    func deliver(_ message: OutgoingMessage) async throws(MQTTBridgeError)
-    /// Whether deliveries can succeed now (for /readyz).
-    var isReady: Bool { get }
-    /// A short description of the connection state (for /readyz).
-    var stateDescription: String { get }
-}
+/// Whether deliveries can succeed now (for `/readyz`).
+public struct DeliveryStatus: Sendable, Hashable {
+    /// Deliveries can succeed.
+    public var isReady: Bool
+    /// A short description of the broker connection.
+    public var description: String
 
-extension MQTTBridge: PushDelivery {
-    public func deliver(_ message: OutgoingMessage) async throws(MQTTBridgeError) {
-        try await publish(topic: message.topic, payload: message.payload.readableBytesView, qos: message.qos,
-                          retain: message.retain, properties: message.properties)
+    /// Creates a status.
+    public init(isReady: Bool, description: String) {
+        self.isReady = isReady
+        self.description = description
     }
+}
 
-    public var isReady: Bool { isConnected }
-
-    public var stateDescription: String { state.description }
+/// The seam between the Web Push features and the broker: features hand over domain messages,
+/// delivery decides topics, QoS, properties and replacement. ``MQTTDelivery`` implements it.
+public protocol PushDelivery: Sendable {
+    /// Publishes and returns once the broker has the message.
+    func deliver(_ message: PushMessage, to recipient: Recipient) async throws(DeliveryError)
+    /// A device acknowledged the message (RFC 8030 §6.2): a Topic message is not delivered again.
+    func acknowledge(_ id: MessageID) async
+    /// Where a subscription's device listens and acknowledges.
+    func endpoints(for subscription: Subscription) -> DeviceEndpoints
+    /// The connection's state.
+    var status: DeliveryStatus { get }
 }

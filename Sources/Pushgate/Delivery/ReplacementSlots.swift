@@ -8,14 +8,14 @@ import NIOConcurrencyHelpers
 final class ReplacementSlots: Sendable {
     struct Entry: Sendable {
         var topic: String
-        var messageID: String
+        var messageID: MessageID
     }
 
     private struct State {
         /// By subscription topic id + slot.
         var slots: [String: Entry] = [:]
         /// message id → slot key, for acknowledgements.
-        var byMessage: [String: String] = [:]
+        var byMessage: [MessageID: String] = [:]
     }
 
     private let state = NIOLockedValueBox(State())
@@ -31,7 +31,7 @@ final class ReplacementSlots: Sendable {
     }
 
     /// The slot topic to clear when `messageID` is acknowledged, if it still holds that message.
-    func acknowledge(_ messageID: String) -> String? {
+    func acknowledge(_ messageID: MessageID) -> String? {
         state.withLockedValue { state in
             guard let key = state.byMessage.removeValue(forKey: messageID) else { return nil }
             return state.slots.removeValue(forKey: key)?.topic

@@ -23,27 +23,27 @@ public struct TopicScheme: Sendable {
     public init(prefix: String) { self.prefix = prefix }
 
     /// The filter a device subscribes to for all of a subscription's messages.
-    public func deviceFilter(_ subscription: Subscription) -> String { "\(prefix)/\(subscription.topicID)/#" }
+    public func deviceFilter(_ topicID: TopicID) -> String { "\(prefix)/\(topicID.rawValue)/#" }
 
     /// The topic a message of this urgency is published to.
-    public func messageTopic(_ subscription: Subscription, urgency: Urgency) -> String {
-        "\(prefix)/\(subscription.topicID)/\(urgency.rawValue)"
+    public func messageTopic(_ topicID: TopicID, urgency: Urgency) -> String {
+        "\(prefix)/\(topicID.rawValue)/\(urgency.rawValue)"
     }
 
     /// The retained slot of a Topic (RFC 8030 §5.4) at an urgency.
-    public func replacementTopic(_ subscription: Subscription, urgency: Urgency, slot: String) -> String {
-        "\(messageTopic(subscription, urgency: urgency))/t/\(slot)"
+    public func replacementTopic(_ topicID: TopicID, urgency: Urgency, slot: String) -> String {
+        "\(messageTopic(topicID, urgency: urgency))/t/\(slot)"
     }
 
     /// The slot name of a Topic value: 16 base64url characters of SHA-256 over the subscription's
     /// topic id and the Topic, so equal Topics of different subscriptions do not correlate.
-    public static func slot(for topic: String, of subscription: Subscription) -> String {
-        let digest = SHA256.hash(data: Array(subscription.topicID.utf8) + [0] + Array(topic.utf8))
+    public static func slot(for topic: String, of topicID: TopicID) -> String {
+        let digest = SHA256.hash(data: Array(topicID.rawValue.utf8) + [0] + Array(topic.utf8))
         return String(Base64URL.encode(digest).prefix(16))
     }
 
     /// The topic a device acknowledges on.
-    public func ackTopic(_ subscription: Subscription) -> String { "\(prefix)/ack/\(subscription.topicID)" }
+    public func ackTopic(_ topicID: TopicID) -> String { "\(prefix)/ack/\(topicID.rawValue)" }
 
     /// The filter Pushgate subscribes to for every device's acknowledgements.
     public var ackFilter: String { "\(prefix)/ack/+" }

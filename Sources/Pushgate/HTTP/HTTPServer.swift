@@ -6,30 +6,28 @@ import NIOHTTP2
 import NIOPosix
 import NIOSSL
 import NIOTLS
+public import ServiceLifecycle
 
 /// The HTTP front end: HTTP/2 and HTTP/1.1 over TLS (chosen by ALPN) when `server.tls` is set;
 /// otherwise cleartext HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on the same port.
-public final class HTTPServer: Sendable {
+///
+/// ``start()`` binds (so a busy port fails before anything else starts); as a `Service`,
+/// ``run()`` serves until graceful shutdown, then stops accepting and drains.
+public final class HTTPServer: Service, Sendable {
     private let config: ServerConfig
     private let limits: RequestLimits
-    private let service: PushService
+    private let responder: any HTTPResponder
     private let logger: Logger
     private let group: any EventLoopGroup
     private let tracker = RequestTracker()
     private let state = NIOLockedValueBox<(server: (any Channel)?, connections: [ObjectIdentifier: any Channel])>((nil, [:]))
 
-    /// Creates a server for `service` with the `server` and `limits` settings.
-    public init(config: ServerConfig, maxPayloadBytes: Int, maxListDocumentBytes: Int = 4 * 1024 * 1024,
-                service: PushService, logger: Logger = Logger(label: "pushgate.http"),
+    /// Creates a server answering through `responder` with the `server` settings.
+    public init(config: ServerConfig, responder: any HTTPResponder, logger: Logger = Logger(label: "pushgate.http"),
                 group: (any EventLoopGroup)? = nil) {
         self.config = config
-        self.limits = RequestLimits(
-            maxBodyBytes: maxPayloadBytes,
-            maxHeaderBytes: config.maxHeaderBytes,
-            requestTimeout: .seconds(Int64(config.requestTimeoutSeconds)),
-            maxListDocumentBytes: maxListDocumentBytes
-        )
-        self.service = service
+        self.limits = RequestLimits(maxHeaderBytes: config.maxHeaderBytes, requestTimeout: .seconds(Int64(config.requestTimeoutSeconds)))
+        self.responder = responder
         self.logger = logger
         self.group = group ?? MultiThreadedEventLoopGroup.singleton
     }
@@ -59,6 +57,21 @@ public final class HTTPServer: Sendable {
             .get()
         state.withLockedValue { $0.server = server }
         return server.localAddress!
+    }
+
+    /// Serves until graceful shutdown (or cancellation), then ``shutdown(deadline:)``.
+    public func run() async throws {
+        let (stop, continuation) = AsyncStream.makeStream(of: Void.self)
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                for await _ in stop {}
+            } onGracefulShutdown: {
+                continuation.finish()
+            }
+        } onCancel: {
+            continuation.finish()
+        }
+        await shutdown()
     }
 
     /// Stops accepting, waits up to `deadline` for requests in progress, then closes every
@@ -104,7 +117,7 @@ public final class HTTPServer: Sendable {
     private func configureHTTP1(_ channel: any Channel) throws {
         let sync = channel.pipeline.syncOperations
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-        try sync.addHandler(RequestHandler(service: service, limits: limits, isHTTP2: false, tracker: tracker, logger: logger))
+        try sync.addHandler(RequestHandler(responder: responder, limits: limits, isHTTP2: false, tracker: tracker, logger: logger))
     }
 
     private func configureHTTP2(_ channel: any Channel) throws {
@@ -119,7 +132,7 @@ public final class HTTPServer: Sendable {
         // update is another frame); 1 MiB lets the advertised streams all send at once, and a
         // request body is still bounded per stream by the payload limit.
         connection.targetWindowSize = 1 << 20
-        let service = self.service, limits = self.limits, tracker = self.tracker, logger = self.logger
+        let responder = self.responder, limits = self.limits, tracker = self.tracker, logger = self.logger
         try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
@@ -127,7 +140,7 @@ public final class HTTPServer: Sendable {
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try stream.pipeline.syncOperations.addHandler(
-                    RequestHandler(service: service, limits: limits, isHTTP2: true, tracker: tracker, logger: logger))
+                    RequestHandler(responder: responder, limits: limits, isHTTP2: true, tracker: tracker, logger: logger))
             }
         }
     }

@@ -3,45 +3,37 @@ import NIOCore
 import NIOConcurrencyHelpers
 import NIOHTTP1
 
-/// Limits the front end enforces before a request reaches the service.
+/// Limits the front end enforces before a request reaches its route. (Body limits come from
+/// the route: ``MatchedRoute/bodyLimit``.)
 struct RequestLimits: Sendable {
-    /// Bodies above this are refused with 413 as soon as that is known (from Content-Length or
-    /// while streaming), without buffering the rest.
-    var maxBodyBytes: Int
     /// The most header bytes (names and values) a request may carry; 431 above.
     var maxHeaderBytes: Int
     /// A request must arrive completely within this time; 408 otherwise.
     var requestTimeout: TimeAmount
-    /// List documents (`/lists`, `/l/…`) may be larger than a push.
-    var maxListDocumentBytes: Int
-
-    /// The body limit of a request path.
-    func maxBody(forPath uri: String) -> Int {
-        uri.hasPrefix("/lists") || uri.hasPrefix("/l/") ? max(maxListDocumentBytes, maxBodyBytes) : maxBodyBytes
-    }
 }
 
 /// Turns one HTTP request (HTTP/1.1, or one HTTP/2 stream through
-/// `HTTP2FramePayloadToHTTP1ServerCodec`) into a ``ServiceRequest``, runs the service, and writes
-/// the ``ServiceResponse`` back.
+/// `HTTP2FramePayloadToHTTP1ServerCodec`) into an ``APIRequest``, runs its route, and writes
+/// the ``APIResponse`` back.
 ///
-/// The body is collected into one bounded buffer; a body over the limit is answered with 413 at
-/// once and the rest is discarded (HTTP/1.1 connections are then closed, since the unread body
-/// would desynchronize them).
+/// The body is collected into one bounded buffer; a body over the route's limit is answered with
+/// 413 at once, as soon as that is known (from Content-Length or while streaming), and the rest
+/// is discarded (HTTP/1.1 connections are then closed, since the unread body would
+/// desynchronize them).
 final class RequestHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
         case idle
-        case receiving(HTTPRequestHead, ByteBuffer)
+        case receiving(HTTPRequestHead, MatchedRoute, ByteBuffer)
         /// Answered early (413, 431, 408); the rest of the request is dropped.
         case discarding
         /// Waiting for the service.
         case responding
     }
 
-    private let service: PushService
+    private let responder: any HTTPResponder
     private let limits: RequestLimits
     private let isHTTP2: Bool
     private let tracker: RequestTracker
@@ -49,8 +41,8 @@ final class RequestHandler: ChannelInboundHandler {
     private var state = State.idle
     private var timeout: Scheduled<Void>?
 
-    init(service: PushService, limits: RequestLimits, isHTTP2: Bool, tracker: RequestTracker, logger: Logger) {
-        self.service = service
+    init(responder: any HTTPResponder, limits: RequestLimits, isHTTP2: Bool, tracker: RequestTracker, logger: Logger) {
+        self.responder = responder
         self.limits = limits
         self.isHTTP2 = isHTTP2
         self.tracker = tracker
@@ -61,17 +53,16 @@ final class RequestHandler: ChannelInboundHandler {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
             received(head: head, context: context)
-        case (.body(var chunk), .receiving(let head, var body)):
-            let limit = limits.maxBody(forPath: head.uri)
-            guard body.readableBytes + chunk.readableBytes <= limit else {
-                refuse(.payloadTooLarge(limit), context: context, version: head.version)
+        case (.body(var chunk), .receiving(let head, let route, var body)):
+            guard body.readableBytes + chunk.readableBytes <= route.bodyLimit else {
+                refuse(.payloadTooLarge(route.bodyLimit), context: context, version: head.version)
                 return
             }
             state = .idle  // release the buffer's reference so the write below does not copy
             body.writeBuffer(&chunk)
-            state = .receiving(head, body)
-        case (.end, .receiving(let head, let body)):
-            dispatch(head: head, body: body, context: context)
+            state = .receiving(head, route, body)
+        case (.end, .receiving(let head, let route, let body)):
+            dispatch(head: head, route: route, body: body, context: context)
         case (.end, .discarding):
             state = .idle
         case (.body, .discarding), (.body, .responding), (.end, .responding):
@@ -89,50 +80,53 @@ final class RequestHandler: ChannelInboundHandler {
             refuse(.headersTooLarge, context: context, version: head.version)
             return
         }
-        let limit = limits.maxBody(forPath: head.uri)
+        let route = responder.match(method: head.method, path: Self.path(of: head.uri))
         let declared = head.headers["Content-Length"].first.flatMap { Int($0) }
-        if let declared, declared > limit {
-            refuse(.payloadTooLarge(limit), context: context, version: head.version)
+        if let declared, declared > route.bodyLimit {
+            refuse(.payloadTooLarge(route.bodyLimit), context: context, version: head.version)
             return
         }
-        state = .receiving(head, context.channel.allocator.buffer(capacity: min(declared ?? 0, limit)))
+        state = .receiving(head, route, context.channel.allocator.buffer(capacity: min(declared ?? 0, route.bodyLimit)))
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timeout = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
             let (handler, context) = loopBound.value
-            if case .receiving(let head, _) = handler.state {
+            if case .receiving(let head, _, _) = handler.state {
                 handler.refuse(.requestTimeout, context: context, version: head.version)
             }
         }
     }
 
-    private func dispatch(head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+    /// The path of a request target, without its query.
+    static func path(of uri: String) -> String {
+        uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
+    }
+
+    private func dispatch(head: HTTPRequestHead, route: MatchedRoute, body: ByteBuffer, context: ChannelHandlerContext) {
         timeout?.cancel()
         state = .responding
-        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
-        let request = ServiceRequest(method: head.method, path: path, headers: head.headers, body: body)
-        let service = self.service
+        let request = APIRequest(method: head.method, path: Self.path(of: head.uri), headers: head.headers, body: body)
         let started = NIODeadline.now()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.makeFutureWithTask {
-            await service.handle(request)
+            await route.respond(request)
         }.whenSuccess { response in
             let (handler, context) = loopBound.value
             handler.logger.debug("request", metadata: [
-                "method": "\(head.method.rawValue)", "route": "\(Self.routeLabel(path))",
-                "status": "\(response.status.code)", "ms": "\((NIODeadline.now() - started).nanoseconds / 1_000_000)",
+                "route": "\(route.label)", "status": "\(response.status.code)",
+                "ms": "\((NIODeadline.now() - started).nanoseconds / 1_000_000)",
             ])
             handler.write(response, version: head.version, keepAlive: head.isKeepAlive, context: context)
         }
     }
 
     /// Answers early with an error and drops the rest of the request.
-    private func refuse(_ error: PushError, context: ChannelHandlerContext, version: HTTPVersion) {
+    private func refuse(_ error: APIError, context: ChannelHandlerContext, version: HTTPVersion) {
         timeout?.cancel()
         state = .discarding
         write(error.response, version: version, keepAlive: false, context: context)
     }
 
-    private func write(_ response: ServiceResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+    private func write(_ response: APIResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
         var headers = response.headers
         headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
         let close = !isHTTP2 && !keepAlive
@@ -155,13 +149,6 @@ final class RequestHandler: ChannelInboundHandler {
         if case .receiving = state { tracker.end() }
         state = .idle
         context.fireChannelInactive()
-    }
-
-    /// The path with capability tokens elided, for logs (never log full capability URLs).
-    static func routeLabel(_ path: String) -> String {
-        let parts = path.split(separator: "/")
-        if parts.count == 2, parts[0].count == 1 { return "/\(parts[0])/…" }
-        return parts.count <= 1 ? path : "/\(parts[0])/…"
     }
 }
 

@@ -16,21 +16,24 @@ public struct PushList: Hashable, Sendable {
             self.expires = expires
             self.encryptedKey = encryptedKey
         }
+
+        /// Whether the member has left the list by `now`.
+        public func isExpired(at now: Int64) -> Bool { expires.map { $0 <= now } ?? false }
     }
 
-    /// The list resource token (`/l/<id>`).
-    public let id: String
-    /// The list's push resource token (`/lp/<token>`).
-    public let pushToken: String
+    /// The list resource (`/l/<id>`).
+    public let id: ListID
+    /// The list's push resource (`/lp/<token>`).
+    public let pushToken: ListPushToken
     /// The creator's VAPID key: required for every change and push (abuse control).
     public let creatorKey: VAPIDPublicKey
-    /// Members by subscription push token.
-    public var members: [String: Member]
+    /// Members by their subscription's push token.
+    public var members: [PushToken: Member]
     /// Creation time.
     public let createdAt: Int64
 
     /// Creates a list record.
-    public init(id: String, pushToken: String, creatorKey: VAPIDPublicKey, members: [String: Member], createdAt: Int64) {
+    public init(id: ListID, pushToken: ListPushToken, creatorKey: VAPIDPublicKey, members: [PushToken: Member], createdAt: Int64) {
         self.id = id
         self.pushToken = pushToken
         self.creatorKey = creatorKey
@@ -39,18 +42,22 @@ public struct PushList: Hashable, Sendable {
     }
 
     /// Members that have not expired at `now`.
-    public func activeMembers(at now: Int64) -> [(token: String, member: Member)] {
-        members.compactMap { token, member in
-            if let expires = member.expires, expires <= now { return nil }
-            return (token, member)
-        }
+    public func activeMembers(at now: Int64) -> [(token: PushToken, member: Member)] {
+        members.compactMap { token, member in member.isExpired(at: now) ? nil : (token, member) }
+    }
+
+    /// The membership changes that turn `self` into `other` (what the store persists).
+    public func changes(to other: PushList) -> [ListChange] {
+        var changes: [ListChange] = members.keys.filter { other.members[$0] == nil }.map { .remove($0) }
+        for (token, member) in other.members where members[token] != member { changes.append(.upsert(token, member)) }
+        return changes
     }
 }
 
 /// A change to a list's membership, as the store persists it.
-public enum ListChange: Sendable {
+public enum ListChange: Hashable, Sendable {
     /// Add or update a member.
-    case upsert(String, PushList.Member)
+    case upsert(PushToken, PushList.Member)
     /// Remove a member.
-    case remove(String)
+    case remove(PushToken)
 }

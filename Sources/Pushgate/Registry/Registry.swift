@@ -1,11 +1,13 @@
 import NIOConcurrencyHelpers
 public import WebPush
 
-/// Subscriptions, served from memory, written through to a ``RegistryStore``.
+/// Subscriptions and lists, served from memory, written through to a ``RegistryStore``.
 ///
-/// The push path does no I/O: a push token is a dictionary lookup. Changes are written to the
-/// store first and enter the index only once durable, so a 201 never promises what a restart
-/// would forget.
+/// The push path does no I/O: a push token is a dictionary lookup in the ``RegistryIndex``.
+/// Every change is one critical section: it re-reads the current state, checks it, writes the
+/// store, and only once that is durable updates the index. Writes are serialized (FIFO), so two
+/// requests changing the same list cannot both start from the same snapshot, and a 201 never
+/// promises what a restart would forget.
 public final class Registry: Sendable {
     /// What a push token refers to.
     public enum Lookup: Sendable {
@@ -17,52 +19,14 @@ public final class Registry: Sendable {
         case unknown
     }
 
-    private struct Index {
-        var byPushToken: [String: Subscription] = [:]
-        var byID: [String: Subscription] = [:]
-        var deletedPushTokens: Set<String> = []
-        var lists: [String: PushList] = [:]
-        var listIDByPushToken: [String: String] = [:]
-        /// member push token → ids of the lists it is in (to leave them when deleted).
-        var listIDsByMember: [String: Set<String>] = [:]
-
-        mutating func index(_ list: PushList) {
-            if let old = lists[list.id] {
-                for token in old.members.keys where list.members[token] == nil {
-                    listIDsByMember[token]?.remove(list.id)
-                    if listIDsByMember[token]?.isEmpty == true { listIDsByMember[token] = nil }
-                }
-            }
-            lists[list.id] = list
-            listIDByPushToken[list.pushToken] = list.id
-            for token in list.members.keys { listIDsByMember[token, default: []].insert(list.id) }
-        }
-
-        mutating func unindex(listID: String) {
-            guard let list = lists.removeValue(forKey: listID) else { return }
-            listIDByPushToken[list.pushToken] = nil
-            for token in list.members.keys {
-                listIDsByMember[token]?.remove(listID)
-                if listIDsByMember[token]?.isEmpty == true { listIDsByMember[token] = nil }
-            }
-        }
-    }
-
     private let store: any RegistryStore
-    private let index: NIOLockedValueBox<Index>
+    private let index: NIOLockedValueBox<RegistryIndex>
+    /// Serializes read-check-write sequences; reads of the index never wait for it.
+    private let writes = AsyncMutex()
 
     private init(store: any RegistryStore, snapshot: RegistrySnapshot) {
         self.store = store
-        var index = Index()
-        index.byPushToken.reserveCapacity(snapshot.subscriptions.count)
-        index.byID.reserveCapacity(snapshot.subscriptions.count)
-        for subscription in snapshot.subscriptions {
-            index.byPushToken[subscription.pushToken] = subscription
-            index.byID[subscription.id] = subscription
-        }
-        index.deletedPushTokens = Set(snapshot.deletedPushTokens)
-        for list in snapshot.lists { index.index(list) }
-        self.index = NIOLockedValueBox(index)
+        self.index = NIOLockedValueBox(RegistryIndex(snapshot))
     }
 
     /// Loads everything from `store`.
@@ -70,106 +34,109 @@ public final class Registry: Sendable {
         Registry(store: store, snapshot: try await store.load())
     }
 
+    // MARK: Reads (memory only)
+
     /// The subscription behind a push token.
-    public func lookup(pushToken: String) -> Lookup {
+    public func lookup(pushToken: PushToken) -> Lookup {
         index.withLockedValue { index in
-            if let subscription = index.byPushToken[pushToken] { return .active(subscription) }
+            if let subscription = index.subscriptionsByPushToken[pushToken] { return .active(subscription) }
             return index.deletedPushTokens.contains(pushToken) ? .deleted : .unknown
         }
     }
 
     /// The subscription with this subscription-resource id.
-    public func subscription(id: String) -> Subscription? {
-        index.withLockedValue { $0.byID[id] }
+    public func subscription(id: SubscriptionID) -> Subscription? {
+        index.withLockedValue { $0.subscriptionsByID[id] }
     }
 
     /// Live subscriptions.
-    public var count: Int { index.withLockedValue { $0.byID.count } }
-
-    /// Stores a new subscription durably, then indexes it.
-    public func add(_ subscription: Subscription) async throws {
-        try await store.insert(subscription)
-        index.withLockedValue { index in
-            index.byPushToken[subscription.pushToken] = subscription
-            index.byID[subscription.id] = subscription
-        }
-    }
-
-    /// Deletes a subscription durably; returns it, or `nil` if there was none.
-    public func remove(id: String, now: Int64) async throws -> Subscription? {
-        guard let subscription = self.subscription(id: id) else { return nil }
-        // One store write: the subscription is deleted and leaves every list it was in.
-        try await store.markDeleted(id: id, at: now)
-        index.withLockedValue { index in
-            index.byID[id] = nil
-            index.byPushToken[subscription.pushToken] = nil
-            index.deletedPushTokens.insert(subscription.pushToken)
-            for listID in index.listIDsByMember.removeValue(forKey: subscription.pushToken) ?? [] {
-                index.lists[listID]?.members[subscription.pushToken] = nil
-            }
-        }
-        return subscription
-    }
-
-    // MARK: Lists
-
-    /// The list with this list-resource id.
-    public func list(id: String) -> PushList? {
-        index.withLockedValue { $0.lists[id] }
-    }
-
-    /// The list behind a list push token.
-    public func list(pushToken: String) -> PushList? {
-        index.withLockedValue { index in index.listIDByPushToken[pushToken].flatMap { index.lists[$0] } }
-    }
-
-    /// How many lists a creator key has.
-    public func listCount(creator: VAPIDPublicKey) -> Int {
-        index.withLockedValue { $0.lists.values.count { $0.creatorKey == creator } }
-    }
+    public var count: Int { index.withLockedValue { $0.subscriptionsByID.count } }
 
     /// Whether `pushToken` names a live subscription.
-    public func isSubscription(pushToken: String) -> Bool {
-        index.withLockedValue { $0.byPushToken[pushToken] != nil }
+    public func isSubscription(pushToken: PushToken) -> Bool {
+        index.withLockedValue { $0.subscriptionsByPushToken[pushToken] != nil }
     }
 
     /// Subscriptions for member tokens (skipping any that no longer exist).
-    public func subscriptions(pushTokens: [String]) -> [String: Subscription] {
+    public func subscriptions(pushTokens: [PushToken]) -> [PushToken: Subscription] {
         index.withLockedValue { index in
-            var found: [String: Subscription] = [:]
+            var found: [PushToken: Subscription] = [:]
             found.reserveCapacity(pushTokens.count)
-            for token in pushTokens { found[token] = index.byPushToken[token] }
+            for token in pushTokens { found[token] = index.subscriptionsByPushToken[token] }
             return found
         }
     }
 
-    /// Stores a new list durably, then indexes it.
-    public func add(_ list: PushList) async throws {
-        try await store.insertList(list)
-        index.withLockedValue { $0.index(list) }
+    /// The list with this list-resource id.
+    public func list(id: ListID) -> PushList? {
+        index.withLockedValue { $0.lists[id] }
     }
 
-    /// Applies membership changes durably; returns the updated list.
-    public func update(listID: String, _ changes: [ListChange]) async throws -> PushList? {
-        guard var list = self.list(id: listID) else { return nil }
-        try await store.updateList(id: listID, changes)
-        for change in changes {
-            switch change {
-            case .upsert(let token, let member): list.members[token] = member
-            case .remove(let token): list.members[token] = nil
-            }
+    /// The list behind a list push token.
+    public func list(pushToken: ListPushToken) -> PushList? {
+        index.withLockedValue { $0.list(pushToken: pushToken) }
+    }
+
+    /// How many lists a creator key has.
+    public func listCount(creator: VAPIDPublicKey) -> Int {
+        index.withLockedValue { $0.listCount(creator: creator) }
+    }
+
+    // MARK: Writes (store, then memory, one at a time)
+
+    /// Stores a new subscription durably, then indexes it.
+    public func add(_ subscription: Subscription) async throws {
+        try await writes.withLock {
+            try await store.insert(subscription)
+            index.withLockedValue { $0.insert(subscription) }
         }
-        let updated = list
-        index.withLockedValue { $0.index(updated) }
-        return updated
+    }
+
+    /// Deletes a subscription durably (it also leaves every list); returns it, or `nil` if there
+    /// was none, so of two simultaneous deletes exactly one finds it.
+    public func remove(id: SubscriptionID, now: Int64) async throws -> Subscription? {
+        try await writes.withLock {
+            guard let subscription = self.subscription(id: id) else { return nil }
+            try await store.markDeleted(id: id, at: now)
+            index.withLockedValue { $0.delete(subscription) }
+            return subscription
+        }
+    }
+
+    /// Stores a new list durably, then indexes it. `make` builds it inside the critical section,
+    /// so a limit it enforces (lists per key, members that must exist) cannot be passed by
+    /// concurrent requests; what it throws is rethrown and nothing is written.
+    @discardableResult
+    public func addList(_ make: (Registry) throws -> PushList) async throws -> PushList {
+        try await writes.withLock {
+            let list = try make(self)
+            try await store.insertList(list)
+            index.withLockedValue { $0.insert(list) }
+            return list
+        }
+    }
+
+    /// Changes a list: `edit` gets the current list (inside the critical section) and returns
+    /// the new one; the difference is stored, then indexed. Returns `nil` if there is no such list.
+    public func updateList(id: ListID, _ edit: (PushList) throws -> PushList) async throws -> PushList? {
+        try await writes.withLock {
+            guard let current = list(id: id) else { return nil }
+            let updated = try edit(current)
+            let changes = current.changes(to: updated)
+            if !changes.isEmpty { try await store.updateList(id: id, changes) }
+            index.withLockedValue { $0.insert(updated) }
+            return updated
+        }
     }
 
     /// Deletes a list durably; returns whether it existed.
-    public func removeList(id: String) async throws -> Bool {
-        guard self.list(id: id) != nil else { return false }
-        try await store.deleteList(id: id)
-        index.withLockedValue { $0.unindex(listID: id) }
-        return true
+    public func removeList(id: ListID) async throws -> Bool {
+        try await writes.withLock {
+            guard list(id: id) != nil else { return false }
+            try await store.deleteList(id: id)
+            index.withLockedValue { $0.removeList(id: id) }
+            return true
+        }
     }
 
     /// Closes the store.

@@ -86,7 +86,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     public func load() async throws -> RegistrySnapshot {
         let rows = NIOLockedValueBox(RegistrySnapshot())
         try await connection.query("SELECT id, push_token, topic_id, restriction_key, created_at, deleted_at FROM subscriptions", []) { row in
-            guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string,
+            guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string.map(PushToken.init(trusted:)),
                   let topicID = row.column("topic_id")?.string, let createdAt = row.column("created_at")?.integer
             else { return }
             if row.column("deleted_at")?.integer != nil {
@@ -97,22 +97,26 @@ public final class SQLiteRegistryStore: RegistryStore {
             if let blob = row.column("restriction_key")?.blob {
                 key = try? VAPIDPublicKey(base64URL: Base64URL.encode(blob.readableBytesView))
             }
-            let subscription = Subscription(id: id, pushToken: pushToken, topicID: topicID, restrictionKey: key, createdAt: Int64(createdAt))
+            let subscription = Subscription(id: SubscriptionID(trusted: id), pushToken: pushToken, topicID: TopicID(trusted: topicID),
+                                            restrictionKey: key, createdAt: Int64(createdAt))
             rows.withLockedValue { $0.subscriptions.append(subscription) }
         }
-        let lists = NIOLockedValueBox([String: PushList]())
+        let lists = NIOLockedValueBox([ListID: PushList]())
         try await connection.query("SELECT id, push_token, creator_key, created_at FROM lists", []) { row in
             guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string,
                   let keyBlob = row.column("creator_key")?.blob, let createdAt = row.column("created_at")?.integer,
                   let key = try? VAPIDPublicKey(base64URL: Base64URL.encode(keyBlob.readableBytesView))
             else { return }
-            lists.withLockedValue { $0[id] = PushList(id: id, pushToken: pushToken, creatorKey: key, members: [:], createdAt: Int64(createdAt)) }
+            let listID = ListID(trusted: id)
+            lists.withLockedValue {
+                $0[listID] = PushList(id: listID, pushToken: ListPushToken(trusted: pushToken), creatorKey: key, members: [:], createdAt: Int64(createdAt))
+            }
         }
         try await connection.query("SELECT list_id, member_token, expires_at, encrypted_key FROM list_members", []) { row in
             guard let listID = row.column("list_id")?.string, let token = row.column("member_token")?.string else { return }
             let member = PushList.Member(expires: row.column("expires_at")?.integer.map(Int64.init),
                                          encryptedKey: row.column("encrypted_key")?.string)
-            lists.withLockedValue { $0[listID]?.members[token] = member }
+            lists.withLockedValue { $0[ListID(trusted: listID)]?.members[PushToken(trusted: token)] = member }
         }
         var snapshot = rows.withLockedValue { $0 }
         snapshot.lists = Array(lists.withLockedValue { $0 }.values)
@@ -122,52 +126,61 @@ public final class SQLiteRegistryStore: RegistryStore {
     public func insertList(_ list: PushList) async throws {
         try await transaction {
             try await execute("INSERT INTO lists (id, push_token, creator_key, created_at) VALUES (?, ?, ?, ?)",
-                              [.text(list.id), .text(list.pushToken), .blob(ByteBuffer(bytes: list.creatorKey.rawBytes)), .integer(Int(list.createdAt))])
+                              [.text(list.id.rawValue), .text(list.pushToken.rawValue), .blob(ByteBuffer(bytes: list.creatorKey.rawBytes)), .integer(Int(list.createdAt))])
             for (token, member) in list.members { try await upsertMember(list.id, token, member) }
         }
     }
 
-    public func updateList(id: String, _ changes: [ListChange]) async throws {
+    public func updateList(id: ListID, _ changes: [ListChange]) async throws {
         try await transaction {
             for change in changes {
                 switch change {
                 case .upsert(let token, let member): try await upsertMember(id, token, member)
-                case .remove(let token): try await execute("DELETE FROM list_members WHERE list_id = ? AND member_token = ?", [.text(id), .text(token)])
+                case .remove(let token): try await execute("DELETE FROM list_members WHERE list_id = ? AND member_token = ?", [.text(id.rawValue), .text(token.rawValue)])
                 }
             }
         }
     }
 
-    public func deleteList(id: String) async throws {
+    public func deleteList(id: ListID) async throws {
         try await transaction {
-            try await execute("DELETE FROM list_members WHERE list_id = ?", [.text(id)])
-            try await execute("DELETE FROM lists WHERE id = ?", [.text(id)])
+            try await execute("DELETE FROM list_members WHERE list_id = ?", [.text(id.rawValue)])
+            try await execute("DELETE FROM lists WHERE id = ?", [.text(id.rawValue)])
         }
     }
 
-    private func upsertMember(_ listID: String, _ token: String, _ member: PushList.Member) async throws {
+    private func upsertMember(_ listID: ListID, _ token: PushToken, _ member: PushList.Member) async throws {
         try await execute(
             "INSERT OR REPLACE INTO list_members (list_id, member_token, expires_at, encrypted_key) VALUES (?, ?, ?, ?)",
-            [.text(listID), .text(token), member.expires.map { .integer(Int($0)) } ?? .null, member.encryptedKey.map { .text($0) } ?? .null]
+            [.text(listID.rawValue), .text(token.rawValue), member.expires.map { .integer(Int($0)) } ?? .null, member.encryptedKey.map { .text($0) } ?? .null]
         )
     }
 
     public func insert(_ subscription: Subscription) async throws {
-        let key: SQLiteData = subscription.restrictionKey.map { .blob(ByteBuffer(bytes: $0.rawBytes)) } ?? .null
-        try await writes.withLock {
-            try await execute(
-            "INSERT INTO subscriptions (id, push_token, topic_id, restriction_key, created_at) VALUES (?, ?, ?, ?, ?)",
-                [.text(subscription.id), .text(subscription.pushToken), .text(subscription.topicID), key, .integer(Int(subscription.createdAt))]
-            )
+        try await writes.withLock { try await insertRow(subscription) }
+    }
+
+    public func insert(batch subscriptions: [Subscription]) async throws {
+        try await transaction {
+            for subscription in subscriptions { try await insertRow(subscription) }
         }
     }
 
-    public func markDeleted(id: String, at time: Int64) async throws {
+    private func insertRow(_ subscription: Subscription) async throws {
+        let key: SQLiteData = subscription.restrictionKey.map { .blob(ByteBuffer(bytes: $0.rawBytes)) } ?? .null
+        try await execute(
+            "INSERT INTO subscriptions (id, push_token, topic_id, restriction_key, created_at) VALUES (?, ?, ?, ?, ?)",
+            [.text(subscription.id.rawValue), .text(subscription.pushToken.rawValue), .text(subscription.topicID.rawValue),
+             key, .integer(Int(subscription.createdAt))]
+        )
+    }
+
+    public func markDeleted(id: SubscriptionID, at time: Int64) async throws {
         try await transaction {
             try await execute("""
                 DELETE FROM list_members WHERE member_token = (SELECT push_token FROM subscriptions WHERE id = ?)
-                """, [.text(id)])
-            try await execute("UPDATE subscriptions SET deleted_at = ?, restriction_key = NULL WHERE id = ?", [.integer(Int(time)), .text(id)])
+                """, [.text(id.rawValue)])
+            try await execute("UPDATE subscriptions SET deleted_at = ?, restriction_key = NULL WHERE id = ?", [.integer(Int(time)), .text(id.rawValue)])
         }
     }
 

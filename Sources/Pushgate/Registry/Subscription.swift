@@ -2,20 +2,20 @@ public import WebPush
 
 /// A push message subscription (RFC 8030 §4): what the registry keeps per device.
 public struct Subscription: Hashable, Sendable {
-    /// The subscription resource token (`/s/<id>`): private to the user agent, used to delete.
-    public let id: String
-    /// The push resource token (`/p/<token>`): what application servers POST to.
-    public let pushToken: String
-    /// The MQTT topic level of this subscription (`<prefix>/<topicID>/…`). Random too, so the
-    /// topic reveals neither the device nor the capability URLs.
-    public let topicID: String
+    /// The subscription resource (`/s/<id>`): private to the user agent, used to delete.
+    public let id: SubscriptionID
+    /// The push resource (`/p/<token>`): what application servers POST to.
+    public let pushToken: PushToken
+    /// The MQTT topic level of this subscription. Random too, so the topic reveals neither the
+    /// device nor the capability URLs.
+    public let topicID: TopicID
     /// The application server key a restricted subscription requires (RFC 8292 §4), or `nil`.
     public let restrictionKey: VAPIDPublicKey?
     /// When it was created, in seconds since 1970.
     public let createdAt: Int64
 
     /// Creates a subscription record.
-    public init(id: String, pushToken: String, topicID: String, restrictionKey: VAPIDPublicKey?, createdAt: Int64) {
+    public init(id: SubscriptionID, pushToken: PushToken, topicID: TopicID, restrictionKey: VAPIDPublicKey?, createdAt: Int64) {
         self.id = id
         self.pushToken = pushToken
         self.topicID = topicID
@@ -23,11 +23,8 @@ public struct Subscription: Hashable, Sendable {
         self.createdAt = createdAt
     }
 
-    /// A new subscription with fresh random tokens.
+    /// A new subscription with fresh random identifiers.
     public static func make(restrictionKey: VAPIDPublicKey?, now: Int64) -> Subscription {
-        Subscription(
-            id: CapabilityToken.make(), pushToken: CapabilityToken.make(), topicID: CapabilityToken.make(),
-            restrictionKey: restrictionKey, createdAt: now
-        )
+        Subscription(id: .random(), pushToken: .random(), topicID: .random(), restrictionKey: restrictionKey, createdAt: now)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MQTTBridge
 
 /// A real mosquitto started for one test on a free 127.0.0.1 port, stopped by PID.
 final class TestBroker: @unchecked Sendable {
@@ -147,4 +148,14 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async
         try? await Task.sleep(for: .milliseconds(10))
     }
     return condition()
+}
+
+extension MQTTBridge {
+    /// A bridge whose ``MQTTBridge/run()`` is under way; a test ends it with `shutdown()`
+    /// (which makes `run()` return).
+    static func running(_ configuration: MQTTBridgeConfiguration) -> MQTTBridge {
+        let bridge = MQTTBridge(configuration: configuration)
+        Task { try await bridge.run() }
+        return bridge
+    }
 }

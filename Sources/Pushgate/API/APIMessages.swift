@@ -2,9 +2,9 @@ import Foundation
 public import NIOCore
 public import NIOHTTP1
 
-/// An HTTP request as the transport-free ``PushService`` sees it: the same for HTTP/1.1 and
-/// HTTP/2, with the body already collected (and bounded) by the transport.
-public struct ServiceRequest: Sendable {
+/// An HTTP request as the API sees it: the same for HTTP/1.1 and HTTP/2, with the body already
+/// collected (and bounded) by the transport.
+public struct APIRequest: Sendable {
     /// The method.
     public var method: HTTPMethod
     /// The path, without query.
@@ -28,8 +28,8 @@ public struct ServiceRequest: Sendable {
     }
 }
 
-/// The service's answer.
-public struct ServiceResponse: Sendable {
+/// The API's answer.
+public struct APIResponse: Sendable {
     /// The status.
     public var status: HTTPResponseStatus
     /// The header fields (the transport adds Content-Length).
@@ -44,27 +44,25 @@ public struct ServiceResponse: Sendable {
         self.body = body
     }
 
-    /// A JSON response.
-    static func json(_ status: HTTPResponseStatus, _ json: String, headers: HTTPHeaders = HTTPHeaders()) -> ServiceResponse {
+    /// A response whose body is `value` encoded as JSON (`contentType` defaults to application/json).
+    static func json(_ status: HTTPResponseStatus, _ value: some Encodable, headers: HTTPHeaders = HTTPHeaders(),
+                     contentType: String = "application/json") -> APIResponse {
         var headers = headers
-        headers.replaceOrAdd(name: "Content-Type", value: "application/json")
-        return ServiceResponse(status: status, headers: headers, body: ByteBuffer(string: json))
+        headers.replaceOrAdd(name: "Content-Type", value: contentType)
+        // Encoding our own response types cannot fail; an empty object is the safe fallback.
+        let data = (try? JSONCoding.encoder.encode(value)) ?? Data("{}".utf8)
+        return APIResponse(status: status, headers: headers, body: ByteBuffer(bytes: data))
     }
 }
 
-/// Minimal JSON string escaping for the few bodies the service writes by hand.
-func jsonString(_ text: String) -> String {
-    var escaped = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": escaped += "\\\""
-        case "\\": escaped += "\\\\"
-        case "\n": escaped += "\\n"
-        case "\r": escaped += "\\r"
-        case "\t": escaped += "\\t"
-        case _ where scalar.value < 0x20: escaped += String(format: "\\u%04x", scalar.value)
-        default: escaped.unicodeScalars.append(scalar)
-        }
+/// The JSON encoder and decoder every API body goes through.
+enum JSONCoding {
+    /// Sorted keys (stable output), URLs without escaped slashes.
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
     }
-    return escaped + "\""
+
+    static var decoder: JSONDecoder { JSONDecoder() }
 }

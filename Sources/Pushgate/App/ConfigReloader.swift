@@ -3,16 +3,20 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Re-reads the config file on SIGHUP and swaps in its `routes`, without touching connections.
+/// Re-reads the config file on SIGHUP and swaps in its broadcast routes (`routes:`), without
+/// touching connections.
 ///
-/// Only routing reloads: changes to the other sections (listen address, broker, storage, limits)
+/// Only routes reload: changes to the other sections (listen address, broker, storage, limits)
 /// take effect on restart. A file that no longer validates is logged with its
 /// `file:line:column` error and changes nothing.
-struct RouteReloader: Service {
+struct ConfigReloader: Service, CustomStringConvertible {
     let path: String
     let secret: [UInt8]
-    let service: PushService
+    let api: PushgateAPI
     let logger: Logger
+
+    /// What ServiceLifecycle logs for this service: never the secret it holds.
+    var description: String { "ConfigReloader(\(path))" }
 
     func run() async throws {
         // SIGHUP's default action ends the process; the dispatch source sees it once ignored.
@@ -37,9 +41,9 @@ struct RouteReloader: Service {
             logger.error("config: reload refused, routes unchanged", metadata: ["error": "\(error)"])
             return
         }
-        let before = Set(service.routeTable.entries.map(\.route.name))
-        let table = RouteTable(config.routes, secret: secret)
-        service.reloadRoutes(table)
+        let before = Set(api.broadcastTable.entries.map(\.route.name))
+        let table = BroadcastTable(config.broadcasts, secret: secret)
+        api.reloadBroadcasts(table)
         let after = Set(table.entries.map(\.route.name))
         logger.notice("config: routes reloaded", metadata: [
             "routes": "\(after.count)",

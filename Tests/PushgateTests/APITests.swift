@@ -3,85 +3,29 @@ import Foundation
 import MQTTBridge
 import NIOCore
 import NIOHTTP1
+import PushgateTestSupport
 import Testing
 import WebPush
 @testable import Pushgate
 
-/// A store in memory, and a delivery that records or fails: the service's unit-test fakes.
-final class MemoryStore: RegistryStore, @unchecked Sendable {
-    private let lock = NSLock()
-    private var rows: [String: (Subscription, Int64?)] = [:]
-    var failWrites = false
-
-    func load() async throws -> RegistrySnapshot {
-        lock.withLock {
-            RegistrySnapshot(subscriptions: rows.values.filter { $0.1 == nil }.map(\.0),
-                             deletedPushTokens: rows.values.filter { $0.1 != nil }.map(\.0.pushToken),
-                             lists: Array(lists.values))
-        }
-    }
-    func insert(_ subscription: Subscription) async throws {
-        if failWrites { throw CancellationError() }
-        lock.withLock { rows[subscription.id] = (subscription, nil) }
-    }
-    func markDeleted(id: String, at time: Int64) async throws {
-        if failWrites { throw CancellationError() }
-        lock.withLock {
-            rows[id]?.1 = time
-            if let token = rows[id]?.0.pushToken { for listID in lists.keys { lists[listID]?.members[token] = nil } }
-        }
-    }
-    private var lists: [String: PushList] = [:]
-    func insertList(_ list: PushList) async throws {
-        if failWrites { throw CancellationError() }
-        lock.withLock { lists[list.id] = list }
-    }
-    func updateList(id: String, _ changes: [ListChange]) async throws {
-        if failWrites { throw CancellationError() }
-        lock.withLock {
-            for change in changes {
-                switch change {
-                case .upsert(let token, let member): lists[id]?.members[token] = member
-                case .remove(let token): lists[id]?.members[token] = nil
-                }
-            }
-        }
-    }
-    func deleteList(id: String) async throws { lock.withLock { lists[id] = nil } }
-    let secret = (0..<32).map { UInt8($0) }
-    func installationSecret() async throws -> [UInt8] { secret }
-    func close() async throws {}
-}
-
-final class RecordingDelivery: PushDelivery, @unchecked Sendable {
-    private let lock = NSLock()
-    private var sent: [OutgoingMessage] = []
-    var failure: MQTTBridgeError?
-
-    func deliver(_ message: OutgoingMessage) async throws(MQTTBridgeError) {
-        if let failure { throw failure }
-        lock.withLock { sent.append(message) }
-    }
-    var messages: [OutgoingMessage] { lock.withLock { sent } }
-    var isReady: Bool { failure == nil }
-    var stateDescription: String { failure == nil ? "connected" : "disconnected" }
-}
-
-@Suite("PushService (fakes, no I/O)")
-struct PushServiceTests {
+@Suite("API with the real MQTT mapping over a recording broker (no I/O)")
+struct APITests {
     let store = MemoryStore()
-    let delivery = RecordingDelivery()
+    let broker = RecordingPublisher()
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
-    func service(_ adjust: (inout PushService.Settings) -> Void = { _ in }) async throws -> PushService {
-        var settings = PushService.Settings(publicURL: "https://push.example.net", maxTTLSeconds: 3600)
+    func service(_ adjust: (inout ServiceSettings) -> Void = { _ in }) async throws -> (api: PushgateAPI, delivery: MQTTDelivery) {
+        var limits = LimitsConfig()
+        limits.maxTTLSeconds = 3600
+        var settings = ServiceSettings(publicURL: "https://push.example.net", limits: limits)
         adjust(&settings)
         let fixed = now
-        return PushService(settings: settings, registry: try await Registry.load(from: store), delivery: delivery, clock: { fixed })
+        let delivery = MQTTDelivery(publisher: broker, topicPrefix: "webpush")
+        return (PushgateAPI(settings: settings, registry: try await Registry.load(from: store), delivery: delivery, clock: { fixed }), delivery)
     }
 
-    func subscribe(_ service: PushService, vapid: VAPIDPublicKey? = nil) async throws -> (push: String, id: String) {
-        var request = ServiceRequest(method: .POST, path: "/subscribe")
+    func subscribe(_ service: PushgateAPI, vapid: VAPIDPublicKey? = nil) async throws -> (push: String, id: String) {
+        var request = APIRequest(method: .POST, path: "/subscribe")
         if let vapid {
             request.headers.add(name: "Content-Type", value: "application/webpush-options+json")
             request.body = ByteBuffer(string: #"{"vapid":"\#(vapid.base64URL)","other":1}"#)
@@ -94,20 +38,20 @@ struct PushServiceTests {
         return (String(push.split(separator: "/").last!), String(location.split(separator: "/").last!))
     }
 
-    func push(_ service: PushService, _ token: String, _ headers: [(String, String)], body: [UInt8] = []) async -> ServiceResponse {
-        await service.handle(ServiceRequest(method: .POST, path: "/p/\(token)", headers: HTTPHeaders(headers), body: ByteBuffer(bytes: body)))
+    func push(_ service: PushgateAPI, _ token: String, _ headers: [(String, String)], body: [UInt8] = []) async -> APIResponse {
+        await service.handle(APIRequest(method: .POST, path: "/p/\(token)", headers: HTTPHeaders(headers), body: ByteBuffer(bytes: body)))
     }
 
     @Test("a push becomes one MQTT message with the mapped topic, QoS, expiry and properties")
     func mapping() async throws {
-        let service = try await service()
+        let (service, _) = try await service()
         let (token, _) = try await subscribe(service)
         let device = WebPushReceiverKeys.generate()
         let body = try WebPushCrypto.encrypt(Array("hi".utf8), for: device.subscriberKeys)
         let response = await push(service, token, [("TTL", "7200"), ("Urgency", "low"), ("Topic", "t1"), ("Content-Encoding", "aes128gcm")], body: body)
         #expect(response.status == .created)
         #expect(response.headers["TTL"] == ["3600"])
-        let message = try #require(delivery.messages.first)
+        let message = try #require(broker.messages.first)
         #expect(message.topic.hasPrefix("webpush/") && message.topic.contains("/low/t/") && message.retain)
         #expect(Array(message.payload.readableBytesView) == body)
         #expect(message.qos == .atLeastOnce)
@@ -122,46 +66,46 @@ struct PushServiceTests {
 
     @Test("TTL 0 is QoS 0 without expiry")
     func ttlZero() async throws {
-        let service = try await service()
+        let (service, _) = try await service()
         let (token, _) = try await subscribe(service)
         #expect(await push(service, token, [("TTL", "0")]).status == .created)
-        #expect(delivery.messages.first?.qos == .atMostOnce)
-        #expect(delivery.messages.first?.properties.messageExpiryInterval == nil)
+        #expect(broker.messages.first?.qos == .atMostOnce)
+        #expect(broker.messages.first?.properties.messageExpiryInterval == nil)
     }
 
     @Test("broker failures map to 503 (+Retry-After) or 502, and nothing is claimed")
     func brokerFailures() async throws {
-        let service = try await service()
+        let (service, _) = try await service()
         let (token, _) = try await subscribe(service)
         for (failure, status, errno) in [(MQTTBridgeError.brokerUnavailable("down"), HTTPResponseStatus.serviceUnavailable, 130),
                                          (.connectionLost, .serviceUnavailable, 131),
                                          (.rejected(reasonCode: 0x87, reason: "Not authorized"), .badGateway, 132)] {
-            delivery.failure = failure
+            broker.failure = failure
             let response = await push(service, token, [("TTL", "5")])
             #expect(response.status == status)
             #expect(String(buffer: response.body).contains("\"errno\":\(errno)"))
             if status == .serviceUnavailable { #expect(response.headers["Retry-After"] == ["5"]) }
         }
-        delivery.failure = .packetTooLarge
+        broker.failure = .packetTooLarge
         let tooLarge = await push(service, token, [("TTL", "5")])
         #expect(tooLarge.status == .payloadTooLarge)
         #expect(String(buffer: tooLarge.body).contains("\"errno\":124") && String(buffer: tooLarge.body).contains("maximum packet size"))
-        delivery.failure = nil
-        #expect(await service.handle(ServiceRequest(method: .GET, path: "/readyz")).status == .ok)
+        broker.failure = nil
+        #expect(await service.handle(APIRequest(method: .GET, path: "/readyz")).status == .ok)
     }
 
     @Test("a failed registry write answers 503 and indexes nothing")
     func storeFailure() async throws {
-        let service = try await service()
+        let (service, _) = try await service()
         store.failWrites = true
-        let response = await service.handle(ServiceRequest(method: .POST, path: "/subscribe"))
+        let response = await service.handle(APIRequest(method: .POST, path: "/subscribe"))
         #expect(response.status == .serviceUnavailable)
         #expect(service.registry.count == 0)
     }
 
     @Test("restricted: missing 401 + challenge, wrong key 403, right key 201; VAPID k = ECDH key is 400")
     func restricted() async throws {
-        let service = try await service()
+        let (service, _) = try await service()
         let key = VAPIDSigningKey.generate()
         let (token, _) = try await subscribe(service, vapid: key.publicKey)
         let missing = await push(service, token, [("TTL", "1")])
@@ -176,12 +120,12 @@ struct PushServiceTests {
         let body = try WebPushCrypto.encrypt([1], for: WebPushReceiverKeys.generate().subscriberKeys, senderPrivateKey: ecdh, salt: WebPushCrypto.randomSalt())
         let same = await push(service, token, [("TTL", "1"), ("Authorization", right), ("Content-Encoding", "aes128gcm")], body: body)
         #expect(same.status == .badRequest && String(buffer: same.body).contains("\"errno\":107"))
-        #expect(delivery.messages.count == 1)
+        #expect(broker.messages.count == 1)
     }
 
     @Test("require_vapid refuses anonymous pushes to any subscription")
     func requireVAPID() async throws {
-        let service = try await service { $0.requireVAPID = true }
+        let (service, _) = try await service { $0.requireVAPID = true }
         let (token, _) = try await subscribe(service)
         #expect(await push(service, token, [("TTL", "1")]).status == .unauthorized)
         let signed = VAPIDToken.authorization(audience: "https://push.example.net", subject: nil, key: .generate(), now: now)
@@ -190,22 +134,22 @@ struct PushServiceTests {
 
     @Test("delete: 204, then pushes 410, delete again 404; survives a reload from the store")
     func delete() async throws {
-        let service = try await service()
+        let (service, _) = try await service()
         let (token, id) = try await subscribe(service)
-        #expect(await service.handle(ServiceRequest(method: .DELETE, path: "/s/\(id)")).status == .noContent)
+        #expect(await service.handle(APIRequest(method: .DELETE, path: "/s/\(id)")).status == .noContent)
         #expect(await push(service, token, [("TTL", "1")]).status == .gone)
-        #expect(await service.handle(ServiceRequest(method: .DELETE, path: "/s/\(id)")).status == .notFound)
-        let reloaded = try await self.service()
+        #expect(await service.handle(APIRequest(method: .DELETE, path: "/s/\(id)")).status == .notFound)
+        let (reloaded, _) = try await self.service()
         #expect(await push(reloaded, token, [("TTL", "1")]).status == .gone)
-        #expect(delivery.messages.isEmpty)
+        #expect(broker.messages.isEmpty)
     }
 
     @Test("Topic: retained in a hashed slot; a replacement at another urgency clears the old slot; an ack clears it (P-32..P-35)")
     func topicReplacement() async throws {
-        let service = try await service()
+        let (service, delivery) = try await service()
         let (token, _) = try await subscribe(service)
         #expect(await push(service, token, [("TTL", "60"), ("Topic", "door"), ("Urgency", "low")]).status == .created)
-        let first = try #require(delivery.messages.last)
+        let first = try #require(broker.messages.last)
         #expect(first.retain)
         let levels = first.topic.split(separator: "/")
         #expect(levels.count == 5 && levels[2] == "low" && levels[3] == "t" && levels[4].count == 16)
@@ -213,22 +157,22 @@ struct PushServiceTests {
         #expect(first.properties.userProperties.allSatisfy { $0.value != "door" })
 
         #expect(await push(service, token, [("TTL", "60"), ("Topic", "door"), ("Urgency", "high")]).status == .created)
-        let messages = delivery.messages
+        let messages = broker.messages
         #expect(messages.count == 3)
         let second = messages[1], clear = messages[2]
         #expect(second.retain && second.topic.contains("/high/t/") && second.topic.hasSuffix(String(levels[4])))
         #expect(clear.topic == first.topic && clear.retain && clear.payload.readableBytes == 0)
 
         // Acknowledging the replaced message does nothing; acknowledging the current one clears its slot.
-        await service.acknowledged(messageID: try #require(first.properties.userProperty("message-id")))
-        #expect(delivery.messages.count == 3)
-        await service.acknowledged(messageID: try #require(second.properties.userProperty("message-id")))
-        #expect(delivery.messages.count == 4)
-        #expect(delivery.messages[3].topic == second.topic && delivery.messages[3].payload.readableBytes == 0)
+        await delivery.acknowledge(try #require(first.properties.userProperty("message-id").flatMap(MessageID.init)))
+        #expect(broker.messages.count == 3)
+        await delivery.acknowledge(try #require(second.properties.userProperty("message-id").flatMap(MessageID.init)))
+        #expect(broker.messages.count == 4)
+        #expect(broker.messages[3].topic == second.topic && broker.messages[3].payload.readableBytes == 0)
 
         // Another subscription's slot for the same Topic is unrelated.
         let (other, _) = try await subscribe(service)
         #expect(await push(service, other, [("TTL", "60"), ("Topic", "door"), ("Urgency", "low")]).status == .created)
-        #expect(delivery.messages[4].topic.split(separator: "/")[4] != levels[4])
+        #expect(broker.messages[4].topic.split(separator: "/")[4] != levels[4])
     }
 }

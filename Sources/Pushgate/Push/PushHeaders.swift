@@ -1,17 +1,5 @@
 import NIOHTTP1
 
-/// RFC 8030 §5.3 urgency, lowest to highest.
-public enum Urgency: String, CaseIterable, Sendable, Comparable {
-    case veryLow = "very-low"
-    case low
-    case normal
-    case high
-
-    public static func < (lhs: Urgency, rhs: Urgency) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-    }
-}
-
 /// Parsing of the push request headers (RFC 8030 §5.2–5.4), each with the requirement it
 /// enforces. Pure functions, unit-tested on their own.
 enum PushHeaders {
@@ -19,7 +7,7 @@ enum PushHeaders {
     static let ttlOverflow = 2_147_483_648
 
     /// `TTL = 1*DIGIT` (P-21..P-23): required, one value, digits only.
-    static func ttl(_ headers: HTTPHeaders) throws(PushError) -> Int {
+    static func ttl(_ headers: HTTPHeaders) throws(APIError) -> Int {
         let values = headers["TTL"]
         guard !values.isEmpty else { throw .missingTTL }
         guard values.count == 1 else { throw .invalidTTL(values.joined(separator: ", ")) }
@@ -36,7 +24,7 @@ enum PushHeaders {
     }
 
     /// P-28, P-29: absent means normal; more than one value is an error.
-    static func urgency(_ headers: HTTPHeaders) throws(PushError) -> Urgency {
+    static func urgency(_ headers: HTTPHeaders) throws(APIError) -> Urgency {
         let values = headers["Urgency"].flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
         guard !values.isEmpty else { return .normal }
         guard values.count == 1 else { throw .invalidUrgency("has more than one value") }
@@ -46,20 +34,20 @@ enum PushHeaders {
     }
 
     /// P-31: at most 32 base64url characters.
-    static func topic(_ headers: HTTPHeaders) throws(PushError) -> String? {
+    static func topic(_ headers: HTTPHeaders) throws(APIError) -> String? {
         let values = headers["Topic"]
         guard !values.isEmpty else { return nil }
         guard values.count == 1 else { throw .invalidTopic("appears more than once") }
         let topic = values[0].trimmingOWS()
         guard !topic.isEmpty else { throw .invalidTopic("is empty") }
         guard topic.utf8.count <= 32 else { throw .invalidTopic("is longer than 32 characters") }
-        guard CapabilityTokenAlphabet.contains(topic) else { throw .invalidTopic("has characters outside the base64url alphabet") }
+        guard Base64URLAlphabet.contains(topic) else { throw .invalidTopic("has characters outside the base64url alphabet") }
         return String(topic)
     }
 
     /// E-01: a body is `aes128gcm`, and nothing else; a body-less push needs no coding.
-    static func contentEncoding(_ headers: HTTPHeaders, bodyLength: Int) throws(PushError) -> String? {
-        let codings = headers["Content-Encoding"].flatMap { $0.split(separator: ",") }.map { $0.trimmingOWS().lowercased() }
+    static func contentEncoding(_ headers: HTTPHeaders, bodyLength: Int) throws(APIError) -> String? {
+        let codings = headers.lowercasedTokens("Content-Encoding")
         if bodyLength == 0 { return codings.isEmpty ? nil : codings.joined(separator: ", ") }
         guard !codings.isEmpty else {
             throw .invalidEncoding("a push with a body needs Content-Encoding: aes128gcm (RFC 8291 §4)")
@@ -68,26 +56,5 @@ enum PushHeaders {
             throw .invalidEncoding("Content-Encoding must be exactly aes128gcm (RFC 8291 §4); '\(codings.joined(separator: ", ").prefix(40))' is not supported")
         }
         return "aes128gcm"
-    }
-}
-
-/// The base64url alphabet check shared by topics and tokens.
-enum CapabilityTokenAlphabet {
-    static func contains(_ text: Substring) -> Bool {
-        text.utf8.allSatisfy { byte in
-            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
-                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
-        }
-    }
-}
-
-extension StringProtocol {
-    /// Trims HTTP optional whitespace (spaces and tabs).
-    func trimmingOWS() -> Substring {
-        let view = Substring(self)
-        guard let first = view.firstIndex(where: { $0 != " " && $0 != "\t" }),
-              let last = view.lastIndex(where: { $0 != " " && $0 != "\t" })
-        else { return "" }
-        return view[first...last]
     }
 }

@@ -1,28 +1,5 @@
 public import WebPush
 
-/// A push subscription as browsers and Pushgate hand it to application servers:
-/// `{"endpoint": "...", "keys": {"p256dh": "...", "auth": "..."}}`.
-public struct PushSubscriptionInfo: Codable, Sendable {
-    /// The push resource URL.
-    public var endpoint: String
-    /// The subscription's keys.
-    public var keys: Keys
-
-    /// The `keys` member.
-    public struct Keys: Codable, Sendable {
-        /// The device's ECDH public key, base64url.
-        public var p256dh: String
-        /// The device's auth secret, base64url.
-        public var auth: String
-    }
-
-    /// Creates subscription info.
-    public init(endpoint: String, p256dh: String, auth: String) {
-        self.endpoint = endpoint
-        self.keys = Keys(p256dh: p256dh, auth: auth)
-    }
-}
-
 /// An application server's view of sending one Web Push message: encrypt for the subscription
 /// (RFC 8291), sign VAPID (RFC 8292), POST to the endpoint (RFC 8030).
 public struct WebPushSender: Sendable {

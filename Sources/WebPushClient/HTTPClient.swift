@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -19,7 +20,7 @@ public struct HTTPClientResponse: Sendable {
 }
 
 /// Why an HTTP request failed before a response arrived.
-public struct HTTPClientError: Error, CustomStringConvertible {
+public struct HTTPClientError: Error, CustomStringConvertible, Sendable {
     /// What went wrong.
     public var description: String
 }
@@ -40,12 +41,14 @@ public enum HTTPClient {
         trustRoots: String? = nil,
         timeoutSeconds: Int64 = 30
     ) async throws -> HTTPClientResponse {
-        guard let parts = URLParts(url), parts.scheme == "http" || parts.scheme == "https" else {
+        guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(), scheme == "http" || scheme == "https",
+              let host = parts.host, !host.isEmpty
+        else {
             throw HTTPClientError(description: "not an http(s) URL")
         }
-        let tls = parts.scheme == "https"
+        let tls = scheme == "https"
         let port = parts.port ?? (tls ? 443 : 80)
-        let path = parts.path.isEmpty ? "/" : parts.path
+        let path = parts.percentEncodedPath.isEmpty ? "/" : parts.percentEncodedPath + (parts.percentEncodedQuery.map { "?\($0)" } ?? "")
         let timeout = TimeAmount.seconds(timeoutSeconds)
         let sslContext: NIOSSLContext?
         if tls {
@@ -56,7 +59,6 @@ public enum HTTPClient {
             sslContext = nil
         }
         let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: HTTPClientResponse.self)
-        let host = parts.host
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(timeout)
             .channelInitializer { channel in

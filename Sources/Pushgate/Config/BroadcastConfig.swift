@@ -1,13 +1,13 @@
 public import WebPush
 
-/// One entry of the `routes` section: an admin-defined push resource that publishes to one
+/// One entry of the `routes` section (a broadcast route): an admin-defined push resource that publishes to one
 /// fixed MQTT topic.
 ///
 /// A route whose topic a whole fleet subscribes to is a broadcast list: one push, one broker
 /// publish, and the broker does the fan-out. Its push URL is a capability URL derived from the
 /// route's name and the registry's secret (`pushgate routes` prints it), so it is stable across
 /// restarts and reloads and changes only when the route is renamed.
-public struct RouteConfig: Sendable, Decodable {
+public struct BroadcastConfig: Sendable, Decodable {
     /// `name`: what identifies the route (and its push URL); letters, digits, `-`, `_`, `.`.
     public var name: String
     /// `topic`: the MQTT topic every push is published to, exactly (no wildcards).

@@ -1,0 +1,81 @@
+import NIOHTTP1
+
+// The JSON bodies the API writes, as Codable types (docs/api.md shows each).
+
+/// `POST /subscribe` → 201.
+struct SubscriptionCreatedBody: Codable, Sendable {
+    /// The subscription resource URL (the device keeps it to delete the subscription).
+    var subscription: String
+    /// The push resource URL (what the device hands to application servers).
+    var endpoint: String
+    /// The MQTT filter the device subscribes to.
+    var mqttTopic: String
+    /// The MQTT topic the device acknowledges on.
+    var mqttAckTopic: String
+    /// Whether pushes need the VAPID key given at subscribe (RFC 8292 §4).
+    var restricted: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case subscription, endpoint, restricted
+        case mqttTopic = "mqtt_topic"
+        case mqttAckTopic = "mqtt_ack_topic"
+    }
+}
+
+/// `POST /lists` → 201.
+struct ListCreatedBody: Codable, Sendable {
+    /// The list resource URL.
+    var list: String
+    /// The list's push resource URL.
+    var endpoint: String
+    /// How many members it has.
+    var members: Int
+}
+
+/// `POST /lp/<token>` → 207 when some copies failed.
+struct FanOutReportBody: Codable, Sendable {
+    struct Failure: Codable, Sendable {
+        /// The member's push resource URL.
+        var member: String
+        var errno: Int
+        var message: String
+    }
+
+    var recipients: Int
+    var delivered: Int
+    var failed: [Failure]
+}
+
+/// `GET /readyz`.
+struct ReadinessBody: Codable, Sendable {
+    var ready: Bool
+    var broker: String
+    var subscriptions: Int
+}
+
+/// `GET /healthz`.
+struct HealthBody: Codable, Sendable {
+    var status = "ok"
+}
+
+extension APIResponse {
+    /// 201 for a created resource (subscription or list): `Location`, and the push resource as
+    /// `Link rel="urn:ietf:params:push"` (P-11, P-12).
+    static func created(location: String, push: String, body: some Encodable, links: [String] = []) -> APIResponse {
+        var headers = HTTPHeaders()
+        headers.add(name: "Location", value: location)
+        headers.add(name: "Link", value: "<\(push)>; rel=\"urn:ietf:params:push\"")
+        for link in links { headers.add(name: "Link", value: link) }
+        headers.add(name: "Cache-Control", value: "no-store")
+        return .json(.created, body, headers: headers)
+    }
+
+    /// The headers of an accepted push (single, list or broadcast): `Location` of the message
+    /// resource (P-19) and the applied `TTL` (P-24).
+    static func acceptedHeaders(location: String, ttl: Int) -> HTTPHeaders {
+        var headers = HTTPHeaders()
+        headers.add(name: "Location", value: location)
+        headers.add(name: "TTL", value: String(ttl))
+        return headers
+    }
+}

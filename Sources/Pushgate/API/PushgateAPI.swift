@@ -1,0 +1,69 @@
+public import Foundation
+public import Logging
+public import NIOHTTP1
+public import WebPush
+
+/// The HTTP API of Pushgate, free of any transport: the route table and the feature handlers
+/// behind it. The HTTP server asks it for a ``MatchedRoute`` per request; tests call
+/// ``handle(_:)`` directly.
+public final class PushgateAPI: Sendable {
+    private let router: Router
+    private let broadcasts: BroadcastHandlers
+    /// The registry the handlers use.
+    public let registry: Registry
+
+    /// Assembles the API.
+    ///
+    /// - Parameters:
+    ///   - verifier: VAPID verification (with its cache); by default one for `settings.publicURL`.
+    ///   - clock: the time (tests fix it).
+    public init(settings: ServiceSettings, registry: Registry, delivery: any PushDelivery, broadcasts: BroadcastTable = BroadcastTable(),
+                verifier: VAPIDVerifier? = nil, logger: Logger = Logger(label: "pushgate.api"),
+                clock: @escaping @Sendable () -> Date = { Date() }) {
+        let policy = PushPolicy(settings: settings, verifier: verifier ?? VAPIDVerifier(origin: settings.publicURL), clock: clock)
+        let urls = ResourceURLs(base: settings.publicURL)
+        let push = PushHandlers(policy: policy, registry: registry, delivery: delivery, urls: urls, logger: logger)
+        let lists = ListHandlers(policy: policy, registry: registry,
+                                 fanOut: FanOut(delivery: delivery, limiter: FanOutLimiter(perSecond: settings.lists.maxDeliveriesPerSecondPerKey)),
+                                 urls: urls, logger: logger)
+        let broadcast = BroadcastHandlers(policy: policy, delivery: delivery, urls: urls, table: broadcasts)
+        self.registry = registry
+        self.broadcasts = broadcast
+        self.router = Router([
+            Route(.POST, .subscribe) { request throws(APIError) in try await push.subscribe(request) },
+            Route(.DELETE, .subscription) { request, id throws(APIError) in try await push.unsubscribe(request, id: id) },
+            Route(.POST, .push) { request, token throws(APIError) in try await push.push(request, to: token) },
+            Route(.POST, .listService, body: .document) { request throws(APIError) in try await lists.create(request) },
+            Route(.GET, .list) { request, id throws(APIError) in try await lists.read(request, id: id) },
+            Route(.PATCH, .list, body: .document) { request, id throws(APIError) in try await lists.amend(request, id: id) },
+            Route(.DELETE, .list) { request, id throws(APIError) in try await lists.delete(request, id: id) },
+            Route(.POST, .listPush) { request, token throws(APIError) in try await lists.push(request, to: token) },
+            Route(.POST, .broadcastPush) { request, token throws(APIError) in try await broadcast.push(request, to: token) },
+            Route(.GET, .health) { _ in .json(.ok, HealthBody()) },
+            Route(.GET, .ready) { _ in
+                let status = delivery.status
+                let body = ReadinessBody(ready: status.isReady, broker: status.description, subscriptions: registry.count)
+                return .json(status.isReady ? .ok : .serviceUnavailable, body)
+            },
+        ], payloadLimit: settings.maxPayloadBytes, documentLimit: settings.lists.maxDocumentBytes)
+    }
+
+    /// The route of a request (its body limit and log label), to answer once the body is in.
+    public func match(method: HTTPMethod, path: String) -> MatchedRoute {
+        router.match(method: method, path: path)
+    }
+
+    /// Answers one request. Never throws: every failure is an error response.
+    public func handle(_ request: APIRequest) async -> APIResponse {
+        await match(method: request.method, path: request.path).respond(request)
+    }
+
+    /// Replaces the broadcast routes (SIGHUP); connections and pushes in flight are untouched.
+    public func reloadBroadcasts(_ table: BroadcastTable) {
+        broadcasts.reload(table)
+    }
+
+    /// The broadcast routes in force.
+    public var broadcastTable: BroadcastTable { broadcasts.current }
+}
+extension PushgateAPI: HTTPResponder {}

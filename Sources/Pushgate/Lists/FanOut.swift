@@ -1,0 +1,32 @@
+import WebPush
+
+/// Sends one message to many recipients and reports the copies that failed. The one place that
+/// decides how a fan-out uses the broker connection.
+struct FanOut: Sendable {
+    /// A copy that failed.
+    struct Failure: Sendable {
+        /// Its recipient's position.
+        var index: Int
+        var error: DeliveryError
+    }
+
+    /// Concurrent publishers of one fan-out: enough to keep the broker's window full.
+    static let publishers = 512
+
+    let delivery: any PushDelivery
+    /// Fan-out deliveries per second per VAPID key.
+    let limiter: FanOutLimiter
+
+    /// Delivers `message` to every recipient; returns once each copy was acknowledged or failed.
+    func deliver(_ message: PushMessage, to recipients: [Recipient]) async -> [Failure] {
+        let delivery = self.delivery
+        return await forEachConcurrently(recipients.count, width: Self.publishers) { index -> Failure? in
+            do throws(DeliveryError) {
+                try await delivery.deliver(message, to: recipients[index])
+                return nil
+            } catch {
+                return Failure(index: index, error: error)
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import WebPush
+
+/// What an ``Identifier`` names. The kinds are empty enums: they exist only so that a
+/// subscription id cannot be passed where a push token is expected.
+public protocol IdentifierKind: Sendable {
+    /// A short name for logs and descriptions (`"subscription"`, `"push"`, …).
+    static var name: String { get }
+}
+
+/// An unguessable identifier of a capability URL or an MQTT topic level (RFC 8030 §8.3,
+/// P-04..P-08): 16 random octets (128 bits, above the RFC's 120) from the system's secure
+/// generator, in base64url, 22 characters valid in URL paths and MQTT topic levels alike.
+///
+/// Identifiers are independent random draws, so one reveals nothing about another, the device,
+/// or the subscription it belongs to. Their `description` is elided, so interpolating one into a
+/// log line never leaks a capability.
+public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, CustomStringConvertible {
+    /// The 22 base64url characters.
+    public let rawValue: String
+
+    /// Octets of randomness per identifier.
+    public static var byteCount: Int { 16 }
+    /// Length in characters.
+    public static var length: Int { 22 }
+
+    /// Wraps `text` if it has an identifier's shape (so malformed paths are refused before any lookup).
+    public init?(_ text: some StringProtocol) {
+        guard Self.isWellFormed(text) else { return nil }
+        rawValue = String(text)
+    }
+
+    /// Wraps a value already known to be well formed (derived tokens, rows written by this service).
+    init(trusted rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    /// A new random identifier.
+    public static func random() -> Self {
+        // Two 64-bit draws (each one getrandom call), not sixteen one-byte ones: every push makes
+        // a message id, and the syscalls showed in the profile.
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next(), low = generator.next()
+        return Self(trusted: withUnsafeBytes(of: (high, low)) { Base64URL.encode($0) })
+    }
+
+    /// Whether `text` has an identifier's shape.
+    public static func isWellFormed(_ text: some StringProtocol) -> Bool {
+        text.utf8.count == length && Base64URLAlphabet.contains(text)
+    }
+
+    public var description: String { "\(Kind.name)#…" }
+}
+
+/// The subscription resource (`/s/<id>`): private to the user agent, used to delete it.
+public enum SubscriptionKind: IdentifierKind { public static var name: String { "subscription" } }
+/// The push resource of a subscription (`/p/<token>`): what application servers POST to.
+public enum PushTokenKind: IdentifierKind { public static var name: String { "push" } }
+/// The MQTT topic level of a subscription (`<prefix>/<topic id>/…`).
+public enum TopicIDKind: IdentifierKind { public static var name: String { "topic" } }
+/// A message resource (`/m/<id>`), also the MQTT `message-id` and Correlation Data.
+public enum MessageKind: IdentifierKind { public static var name: String { "message" } }
+/// A list resource (`/l/<id>`).
+public enum ListKind: IdentifierKind { public static var name: String { "list" } }
+/// A list's push resource (`/lp/<token>`).
+public enum ListPushTokenKind: IdentifierKind { public static var name: String { "list-push" } }
+/// An admin broadcast route's push resource (`/r/<token>`), derived, not drawn.
+public enum BroadcastTokenKind: IdentifierKind { public static var name: String { "broadcast" } }
+
+/// `/s/<id>`.
+public typealias SubscriptionID = Identifier<SubscriptionKind>
+/// `/p/<token>`.
+public typealias PushToken = Identifier<PushTokenKind>
+/// `<prefix>/<topic id>/…` on the broker.
+public typealias TopicID = Identifier<TopicIDKind>
+/// `/m/<id>`.
+public typealias MessageID = Identifier<MessageKind>
+/// `/l/<id>`.
+public typealias ListID = Identifier<ListKind>
+/// `/lp/<token>`.
+public typealias ListPushToken = Identifier<ListPushTokenKind>
+/// `/r/<token>`.
+public typealias BroadcastToken = Identifier<BroadcastTokenKind>
+
+/// The base64url alphabet, shared by identifiers and the `Topic` header (RFC 8030 §5.4).
+enum Base64URLAlphabet {
+    static func contains(_ text: some StringProtocol) -> Bool {
+        text.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
+                || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+        }
+    }
+}

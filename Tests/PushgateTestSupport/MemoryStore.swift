@@ -1,0 +1,90 @@
+import Foundation
+public import Pushgate
+
+/// A ``RegistryStore`` in memory, for unit tests: it can fail its writes, or make each write take
+/// time so that concurrent requests interleave at every await (race tests).
+public final class MemoryStore: RegistryStore, @unchecked Sendable {
+    private let lock = NSLock()
+    private var rows: [SubscriptionID: (subscription: Subscription, deletedAt: Int64?)] = [:]
+    private var lists: [ListID: PushList] = [:]
+    private var _failWrites = false
+    private var _writeDelay: Duration = .zero
+
+    /// The installation secret it hands out.
+    public let secret = (0..<32).map { UInt8($0) }
+
+    /// An empty store.
+    public init() {}
+
+    /// Every write throws while set.
+    public var failWrites: Bool {
+        get { lock.withLock { _failWrites } }
+        set { lock.withLock { _failWrites = newValue } }
+    }
+
+    /// Each write waits this long before it applies.
+    public var writeDelay: Duration {
+        get { lock.withLock { _writeDelay } }
+        set { lock.withLock { _writeDelay = newValue } }
+    }
+
+    /// The lists as stored (to compare with what the registry serves).
+    public var storedLists: [ListID: PushList] { lock.withLock { lists } }
+
+    private struct WriteFailed: Error {}
+
+    private func write(_ apply: () -> Void) async throws {
+        let (fail, delay) = lock.withLock { (_failWrites, _writeDelay) }
+        if delay > .zero { try? await Task.sleep(for: delay) }
+        if fail { throw WriteFailed() }
+        lock.withLock(apply)
+    }
+
+    public func load() async throws -> RegistrySnapshot {
+        lock.withLock {
+            RegistrySnapshot(subscriptions: rows.values.filter { $0.deletedAt == nil }.map(\.subscription),
+                             deletedPushTokens: rows.values.filter { $0.deletedAt != nil }.map(\.subscription.pushToken),
+                             lists: Array(lists.values))
+        }
+    }
+
+    public func insert(_ subscription: Subscription) async throws {
+        try await write { rows[subscription.id] = (subscription, nil) }
+    }
+
+    public func insert(batch subscriptions: [Subscription]) async throws {
+        try await write { for subscription in subscriptions { rows[subscription.id] = (subscription, nil) } }
+    }
+
+    public func markDeleted(id: SubscriptionID, at time: Int64) async throws {
+        try await write {
+            rows[id]?.deletedAt = time
+            if let token = rows[id]?.subscription.pushToken {
+                for listID in lists.keys { lists[listID]?.members[token] = nil }
+            }
+        }
+    }
+
+    public func insertList(_ list: PushList) async throws {
+        try await write { lists[list.id] = list }
+    }
+
+    public func updateList(id: ListID, _ changes: [ListChange]) async throws {
+        try await write {
+            for change in changes {
+                switch change {
+                case .upsert(let token, let member): lists[id]?.members[token] = member
+                case .remove(let token): lists[id]?.members[token] = nil
+                }
+            }
+        }
+    }
+
+    public func deleteList(id: ListID) async throws {
+        try await write { lists[id] = nil }
+    }
+
+    public func installationSecret() async throws -> [UInt8] { secret }
+
+    public func close() async throws {}
+}

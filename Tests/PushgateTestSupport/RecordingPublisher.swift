@@ -1,0 +1,46 @@
+import Foundation
+public import MQTTBridge
+public import NIOCore
+public import Pushgate
+
+/// A broker connection that records what it is asked to publish, or fails with a chosen error;
+/// ``MQTTDelivery`` over it is the real mapping with no broker.
+public final class RecordingPublisher: MQTTPublishing, @unchecked Sendable {
+    /// One publish.
+    public struct Publish: Sendable {
+        public var topic: String
+        public var payload: ByteBuffer
+        public var qos: MQTTQoS
+        public var retain: Bool
+        public var properties: MQTTProperties
+    }
+
+    private let lock = NSLock()
+    private var published: [Publish] = []
+    private var _failure: MQTTBridgeError?
+
+    /// A connected publisher.
+    public init() {}
+
+    /// What every publish throws while set (and the state it reports).
+    public var failure: MQTTBridgeError? {
+        get { lock.withLock { _failure } }
+        set { lock.withLock { _failure = newValue } }
+    }
+
+    /// Every successful publish, in order.
+    public var messages: [Publish] { lock.withLock { published } }
+
+    public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) async throws(MQTTBridgeError) {
+        let failure: MQTTBridgeError? = lock.withLock {
+            if let failure = _failure { return failure }
+            published.append(Publish(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties))
+            return nil
+        }
+        if let failure { throw failure }
+    }
+
+    public var state: MQTTConnectionState {
+        failure == nil ? .connected : .disconnected(reason: "test")
+    }
+}
