@@ -16,9 +16,10 @@ One fresh mosquitto and one Pushgate (release), both on free 127.0.0.1 ports, th
                  same 10,000 copies to 10,000 topics; and one push to an admin route (one broker
                  publish) with 1,000 subscribed devices until the last device has it, beside the
                  broker fanning out one publish of its own to the same 1,000 devices.
-  4. scale       1,000,000 subscriptions (written in bulk into the registry database: a million
-                 durable HTTP subscribes would take longer than the whole benchmark), restart to
-                 ready, resident memory per subscription, the push run of 2. again.
+  4. scale       1,000,000 subscriptions (created in bulk with `pushgate admin
+                 create-subscriptions`: a million durable HTTP subscribes would take longer than the
+                 whole benchmark), restart to ready, resident memory per subscription, the push run
+                 of 2. again.
 
 Every loop is bounded by count and time; every process is killed by PID at the end. Results:
 a Markdown table and JSON in the work directory (and on standard output).
@@ -27,7 +28,6 @@ import argparse
 import json
 import os
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 # The interop tests' helpers: ports, bulk subscriptions, VAPID keys.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Tests" / "interop"))
-from harness import free_port, insert_subscriptions, vapid_keys, wait_for_port  # noqa: E402
+from harness import create_subscriptions, free_port, registry_stats, vapid_keys, wait_for_port  # noqa: E402
 
 SIZE = 4096
 
@@ -147,13 +147,12 @@ routes:
 
     # --- registry ------------------------------------------------------------------------
 
-    def fill_registry(self, total: int) -> list:
-        """Brings the registry to `total` subscriptions (bulk inserts); returns the new rows as
-        (push token, topic id)."""
-        db = sqlite3.connect(self.database)
-        have = db.execute("SELECT COUNT(*) FROM subscriptions").fetchone()[0]
-        db.close()
-        return insert_subscriptions(self.database, max(0, total - have))
+    def fill_registry(self, total: int, rows: bool = True) -> list:
+        """Brings the stopped server's registry to `total` subscriptions with `pushgate admin
+        create-subscriptions`; returns the new ones as (push token, topic id)."""
+        config = self.work / "pushgate.yaml"
+        have = registry_stats(self.args.pushgate, config)["subscriptions"]
+        return create_subscriptions(self.args.pushgate, config, total - have, rows=rows)
 
     # --- payloads -----------------------------------------------------------------------
 
@@ -363,7 +362,7 @@ routes:
 
         if not self.args.skip_scale:
             log(f"scale: filling the registry to {self.args.scale:,} subscriptions")
-            self.fill_registry(self.args.scale)
+            self.fill_registry(self.args.scale, rows=False)
             self.results["restart_s"] = self.start_pushgate()
             time.sleep(1)
             self.results["rss_kib_scale"] = rss_kib(self.pushgate.pid)

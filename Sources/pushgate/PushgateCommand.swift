@@ -6,6 +6,6 @@ struct PushgateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pushgate",
         abstract: "A Web Push service (RFC 8030, VAPID, aes128gcm) that delivers through an MQTT broker.",
-        subcommands: [ServeCommand.self, CheckConfigCommand.self, RoutesCommand.self, VAPIDCommand.self, SendCommand.self]
+        subcommands: [ServeCommand.self, CheckConfigCommand.self, RoutesCommand.self, AdminCommand.self, VAPIDCommand.self, SendCommand.self]
     )
 }

@@ -32,7 +32,9 @@ struct VAPIDCommand: ParsableCommand {
             }
             if json {
                 let object = ["publicKey": key.publicKey.base64URL, "privateKey": key.base64URLRawPrivateKey, "privateKeyPEM": key.pemPrivateKey]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+                let data = try encoder.encode(object)
                 print(String(decoding: data, as: UTF8.self))
                 return
             }

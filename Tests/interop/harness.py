@@ -33,18 +33,26 @@ def vapid_keys():
     return vapid, b64url(public)
 
 
-def insert_subscriptions(database: Path, count: int) -> list:
-    """Writes `count` subscriptions straight into a stopped server's registry database (durable
-    HTTP subscribes, one fsync each, would dominate a test or benchmark at this scale); returns
-    their (push token, topic id) pairs."""
-    import sqlite3
-    rows = [(b64url(os.urandom(16)), b64url(os.urandom(16)), b64url(os.urandom(16)), int(time.time()))
-            for _ in range(count)]
-    db = sqlite3.connect(database)
-    with db:
-        db.executemany("INSERT INTO subscriptions (id, push_token, topic_id, created_at) VALUES (?, ?, ?, ?)", rows)
-    db.close()
-    return [(token, topic) for _, token, topic, _ in rows]
+def create_subscriptions(binary: Path, config: Path, count: int, rows: bool = True) -> list:
+    """Creates `count` subscriptions in bulk with `pushgate admin create-subscriptions` (durable
+    HTTP subscribes, one fsync each, would dominate a test or benchmark at this scale) in the
+    registry of a stopped server, which loads them at its next start; returns their
+    (push token, topic id) pairs (none with `rows=False`)."""
+    if count <= 0:
+        return []
+    result = subprocess.run([str(binary), "admin", "create-subscriptions", "--config", str(config), "--count", str(count)]
+                            + ([] if rows else ["--output", "/dev/null"]), check=True, capture_output=True, text=True)
+    pairs = []
+    for line in result.stdout.splitlines():
+        created = json.loads(line)
+        pairs.append((created["endpoint"].rsplit("/", 1)[1], created["mqtt_topic"].split("/")[-2]))
+    return pairs
+
+
+def registry_stats(binary: Path, config: Path) -> dict:
+    """`pushgate admin stats`: {"subscriptions", "deleted", "lists"}."""
+    result = subprocess.run([str(binary), "admin", "stats", "--config", str(config)], check=True, capture_output=True, text=True)
+    return json.loads(result.stdout)
 
 
 def wait_for_port(port: int, timeout: float = 10) -> None:

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 import py_vapid
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from harness import Device, Server, b64url, insert_subscriptions
+from harness import Device, Server, b64url, create_subscriptions
 
 AGG = {"Content-Type": "application/push-aggregation+json"}
 PATCH = {"Content-Type": "application/merge-patch+json"}
@@ -234,12 +234,12 @@ def test_caps_and_rate_limit(pushgate_bin, tmp_path, broker):
 
 
 def test_ten_thousand_members(pushgate_bin, tmp_path, broker):
-    """A list of 10,000 members fans out completely. The subscriptions are written straight into
-    the registry database (10,000 HTTP subscribes with a durable write each would dominate the
-    test), then loaded by the server like any others."""
+    """A list of 10,000 members fans out completely. The subscriptions are created in bulk with
+    `pushgate admin create-subscriptions` (10,000 HTTP subscribes with a durable write each would
+    dominate the test), then loaded by the server like any others."""
     server = Server(pushgate_bin, tmp_path, broker)
     server.stop()
-    tokens = [token for token, _ in insert_subscriptions(tmp_path / f"registry-{server.port}.sqlite", 10_000)]
+    tokens = [token for token, _ in create_subscriptions(pushgate_bin, server.config, 10_000)]
     server.start()
     server.wait_ready()
     try:

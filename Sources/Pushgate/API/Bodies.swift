@@ -2,18 +2,27 @@ import NIOHTTP1
 
 // The JSON bodies the API writes, as Codable types (docs/api.md shows each).
 
-/// `POST /subscribe` → 201.
-struct SubscriptionCreatedBody: Codable, Sendable {
+/// `POST /subscribe` → 201 (and each line of `pushgate admin create-subscriptions`).
+public struct SubscriptionCreatedBody: Codable, Sendable {
     /// The subscription resource URL (the device keeps it to delete the subscription).
-    var subscription: String
+    public var subscription: String
     /// The push resource URL (what the device hands to application servers).
-    var endpoint: String
+    public var endpoint: String
     /// The MQTT filter the device subscribes to.
-    var mqttTopic: String
+    public var mqttTopic: String
     /// The MQTT topic the device acknowledges on.
-    var mqttAckTopic: String
+    public var mqttAckTopic: String
     /// Whether pushes need the VAPID key given at subscribe (RFC 8292 §4).
-    var restricted: Bool
+    public var restricted: Bool
+
+    /// The body for `subscription`, with its URLs and device endpoints.
+    public init(_ subscription: Subscription, urls: ResourceURLs, endpoints: DeviceEndpoints) {
+        self.subscription = urls.url(.subscription, subscription.id)
+        self.endpoint = urls.url(.push, subscription.pushToken)
+        self.mqttTopic = endpoints.messageFilter
+        self.mqttAckTopic = endpoints.acknowledgementTopic
+        self.restricted = subscription.restrictionKey != nil
+    }
 
     enum CodingKeys: String, CodingKey {
         case subscription, endpoint, restricted

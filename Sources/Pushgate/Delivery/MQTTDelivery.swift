@@ -80,7 +80,7 @@ public final class MQTTDelivery: PushDelivery {
     }
 
     public func endpoints(for subscription: Subscription) -> DeviceEndpoints {
-        DeviceEndpoints(messageFilter: topics.deviceFilter(subscription.topicID), acknowledgementTopic: topics.ackTopic(subscription.topicID))
+        topics.endpoints(subscription.topicID)
     }
 
     public var status: DeliveryStatus {

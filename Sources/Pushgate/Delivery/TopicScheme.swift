@@ -42,6 +42,11 @@ public struct TopicScheme: Sendable {
         return String(Base64URL.encode(digest).prefix(16))
     }
 
+    /// Where a subscription's device listens and acknowledges.
+    public func endpoints(_ topicID: TopicID) -> DeviceEndpoints {
+        DeviceEndpoints(messageFilter: deviceFilter(topicID), acknowledgementTopic: ackTopic(topicID))
+    }
+
     /// The topic a device acknowledges on.
     public func ackTopic(_ topicID: TopicID) -> String { "\(prefix)/ack/\(topicID.rawValue)" }
 

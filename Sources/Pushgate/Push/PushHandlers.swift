@@ -18,10 +18,7 @@ struct PushHandlers: Sendable {
         let restrictionKey = try Self.restrictionKey(request)
         let subscription = Subscription.make(restrictionKey: restrictionKey, now: policy.now)
         try await persisting(logger) { try await registry.add(subscription) }
-        let endpoints = delivery.endpoints(for: subscription)
-        let body = SubscriptionCreatedBody(
-            subscription: urls.url(.subscription, subscription.id), endpoint: urls.url(.push, subscription.pushToken),
-            mqttTopic: endpoints.messageFilter, mqttAckTopic: endpoints.acknowledgementTopic, restricted: restrictionKey != nil)
+        let body = SubscriptionCreatedBody(subscription, urls: urls, endpoints: delivery.endpoints(for: subscription))
         logger.debug("subscription created", metadata: ["restricted": "\(restrictionKey != nil)"])
         return .created(location: body.subscription, push: body.endpoint, body: body,
                         links: ["<\(urls.url(.listService))>; rel=\"urn:ietf:params:push:multi\""])

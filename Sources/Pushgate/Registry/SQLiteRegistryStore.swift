@@ -162,17 +162,29 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     public func insert(batch subscriptions: [Subscription]) async throws {
         try await transaction {
-            for subscription in subscriptions { try await insertRow(subscription) }
+            // Many rows per statement: a million single-row statements spend their time in the
+            // round trips to SQLite's thread, not in SQLite.
+            for chunk in stride(from: 0, to: subscriptions.count, by: Self.rowsPerStatement) {
+                try await insertRows(subscriptions[chunk..<min(chunk + Self.rowsPerStatement, subscriptions.count)])
+            }
         }
     }
 
+    private static let rowsPerStatement = 200
+
     private func insertRow(_ subscription: Subscription) async throws {
-        let key: SQLiteData = subscription.restrictionKey.map { .blob(ByteBuffer(bytes: $0.rawBytes)) } ?? .null
-        try await execute(
-            "INSERT INTO subscriptions (id, push_token, topic_id, restriction_key, created_at) VALUES (?, ?, ?, ?, ?)",
-            [.text(subscription.id.rawValue), .text(subscription.pushToken.rawValue), .text(subscription.topicID.rawValue),
-             key, .integer(Int(subscription.createdAt))]
-        )
+        try await insertRows(CollectionOfOne(subscription))
+    }
+
+    private func insertRows(_ subscriptions: some Collection<Subscription>) async throws {
+        var binds: [SQLiteData] = []
+        binds.reserveCapacity(subscriptions.count * 5)
+        for subscription in subscriptions {
+            binds += [.text(subscription.id.rawValue), .text(subscription.pushToken.rawValue), .text(subscription.topicID.rawValue),
+                      subscription.restrictionKey.map { .blob(ByteBuffer(bytes: $0.rawBytes)) } ?? .null, .integer(Int(subscription.createdAt))]
+        }
+        let values = Array(repeating: "(?, ?, ?, ?, ?)", count: subscriptions.count).joined(separator: ", ")
+        try await execute("INSERT INTO subscriptions (id, push_token, topic_id, restriction_key, created_at) VALUES \(values)", binds)
     }
 
     public func markDeleted(id: SubscriptionID, at time: Int64) async throws {

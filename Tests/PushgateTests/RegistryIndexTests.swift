@@ -1,0 +1,74 @@
+import Testing
+import WebPush
+@testable import Pushgate
+
+/// The in-memory index on its own: relations kept both ways, tombstones, list ownership counts.
+@Suite("Registry index")
+struct RegistryIndexTests {
+    let creator = VAPIDSigningKey.generate().publicKey
+
+    func list(_ members: [Subscription], creator: VAPIDPublicKey? = nil) -> PushList {
+        PushList(id: .random(), pushToken: .random(), creatorKey: creator ?? self.creator,
+                 members: Dictionary(uniqueKeysWithValues: members.map { ($0.pushToken, PushList.Member()) }), createdAt: 0)
+    }
+
+    @Test("deleting a subscription tombstones its push token and removes it from every list it was in")
+    func deleteCascades() {
+        var index = RegistryIndex()
+        let a = Subscription.make(restrictionKey: nil, now: 0), b = Subscription.make(restrictionKey: nil, now: 0)
+        index.insert(a)
+        index.insert(b)
+        let one = list([a, b]), two = list([a])
+        index.insert(one)
+        index.insert(two)
+        #expect(index.listIDsByMember[a.pushToken] == [one.id, two.id])
+        index.delete(a)
+        #expect(index.subscriptionsByPushToken[a.pushToken] == nil && index.subscriptionsByID[a.id] == nil)
+        #expect(index.deletedPushTokens.contains(a.pushToken))
+        #expect(index.lists[one.id]?.members.keys.sorted { $0.rawValue < $1.rawValue } == [b.pushToken])
+        #expect(index.lists[two.id]?.members.isEmpty == true)
+        #expect(index.listIDsByMember[a.pushToken] == nil)
+    }
+
+    @Test("replacing a list unlinks the members it lost; removing it unlinks all and frees its push token")
+    func listRelations() {
+        var index = RegistryIndex()
+        let a = Subscription.make(restrictionKey: nil, now: 0), b = Subscription.make(restrictionKey: nil, now: 0)
+        var list = list([a, b])
+        index.insert(list)
+        list.members[a.pushToken] = nil
+        index.insert(list)
+        #expect(index.listIDsByMember[a.pushToken] == nil)
+        #expect(index.listIDsByMember[b.pushToken] == [list.id])
+        #expect(index.list(pushToken: list.pushToken)?.id == list.id)
+        index.removeList(id: list.id)
+        #expect(index.lists.isEmpty && index.listIDsByMember.isEmpty && index.list(pushToken: list.pushToken) == nil)
+    }
+
+    @Test("lists are counted per creator key; a snapshot builds the same index")
+    func snapshot() {
+        let other = VAPIDSigningKey.generate().publicKey
+        let a = Subscription.make(restrictionKey: nil, now: 0)
+        let deleted = PushToken.random()
+        let index = RegistryIndex(RegistrySnapshot(subscriptions: [a], deletedPushTokens: [deleted],
+                                                   lists: [list([a]), list([a]), list([], creator: other)]))
+        #expect(index.listCount(creator: creator) == 2 && index.listCount(creator: other) == 1)
+        #expect(index.subscriptionsByPushToken[a.pushToken] == a && index.deletedPushTokens == [deleted])
+        #expect(index.listIDsByMember[a.pushToken]?.count == 2)
+    }
+
+    @Test("PushList.changes(to:) is exactly what turns one membership into the other")
+    func changes() {
+        let a = PushToken.random(), b = PushToken.random(), c = PushToken.random()
+        let before = PushList(id: .random(), pushToken: .random(), creatorKey: creator,
+                              members: [a: .init(), b: .init(expires: 10)], createdAt: 0)
+        var after = before
+        after.members[a] = nil
+        after.members[b] = .init(expires: 20)
+        after.members[c] = .init(encryptedKey: "k")
+        let changes = before.changes(to: after)
+        #expect(changes.count == 3)
+        #expect(changes.contains(.remove(a)) && changes.contains(.upsert(b, .init(expires: 20))) && changes.contains(.upsert(c, .init(encryptedKey: "k"))))
+        #expect(before.changes(to: before).isEmpty)
+    }
+}

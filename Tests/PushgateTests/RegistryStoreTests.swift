@@ -1,0 +1,100 @@
+import Foundation
+import PushgateTestSupport
+import Testing
+import WebPush
+@testable import Pushgate
+
+/// The contract every ``RegistryStore`` keeps, run against each implementation: what is written
+/// comes back from `load()` after reopening, deletes cascade into lists, the secret is stable.
+@Suite("Registry stores")
+struct RegistryStoreTests {
+    /// A kind of store. Each test makes its own (tests run in parallel); `open` opens it again
+    /// with the same data, as after a restart.
+    struct Subject: Sendable, CustomTestStringConvertible {
+        let name: String
+        let fresh: @Sendable () -> @Sendable () async throws -> any RegistryStore
+        var testDescription: String { name }
+
+        var open: @Sendable () async throws -> any RegistryStore { fresh() }
+    }
+
+    static let subjects: [Subject] = [
+        Subject(name: "SQLite") {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("registry-\(UUID().uuidString).sqlite").path
+            return { try await SQLiteRegistryStore.open(path: path) }
+        },
+        Subject(name: "memory (the unit-test fake)") {
+            let store = MemoryStore()
+            return { store }
+        },
+    ]
+
+    @Test("subscriptions, restriction keys, deletions and lists survive a reopen", arguments: subjects)
+    func roundTrip(_ subject: Subject) async throws {
+        let open = subject.open
+        let key = VAPIDSigningKey.generate().publicKey
+        let plain = Subscription.make(restrictionKey: nil, now: 100)
+        let restricted = Subscription.make(restrictionKey: key, now: 101)
+        let gone = Subscription.make(restrictionKey: nil, now: 102)
+        let list = PushList(id: .random(), pushToken: .random(), creatorKey: key,
+                            members: [plain.pushToken: .init(expires: 2_000_000_000, encryptedKey: "abc"), gone.pushToken: .init()], createdAt: 103)
+        do {
+            let store = try await open()
+            try await store.insert(plain)
+            try await store.insert(restricted)
+            try await store.insert(batch: [gone])
+            try await store.insertList(list)
+            try await store.markDeleted(id: gone.id, at: 200)
+            try await store.close()
+        }
+        let store = try await open()
+        let snapshot = try await store.load()
+        #expect(Set(snapshot.subscriptions) == [plain, restricted])
+        #expect(snapshot.deletedPushTokens.contains(gone.pushToken))
+        let loaded = try #require(snapshot.lists.first { $0.id == list.id })
+        #expect(loaded.pushToken == list.pushToken && loaded.creatorKey == key && loaded.createdAt == 103)
+        #expect(loaded.members == [plain.pushToken: .init(expires: 2_000_000_000, encryptedKey: "abc")], "the deleted member left the list")
+        try await store.close()
+    }
+
+    @Test("list changes apply atomically and a deleted list is gone", arguments: subjects)
+    func listChanges(_ subject: Subject) async throws {
+        let open = subject.open
+        let key = VAPIDSigningKey.generate().publicKey
+        let a = PushToken.random(), b = PushToken.random()
+        let list = PushList(id: .random(), pushToken: .random(), creatorKey: key, members: [a: .init()], createdAt: 1)
+        let other = PushList(id: .random(), pushToken: .random(), creatorKey: key, members: [a: .init()], createdAt: 1)
+        let store = try await open()
+        try await store.insertList(list)
+        try await store.insertList(other)
+        try await store.updateList(id: list.id, [.remove(a), .upsert(b, .init(expires: 5))])
+        try await store.deleteList(id: other.id)
+        let lists = try await store.load().lists
+        #expect(lists.first { $0.id == list.id }?.members == [b: .init(expires: 5)])
+        #expect(!lists.contains { $0.id == other.id })
+        try await store.close()
+    }
+
+    @Test("the installation secret is 32 octets and the same on every call and after a reopen", arguments: subjects)
+    func secret(_ subject: Subject) async throws {
+        let open = subject.open
+        let store = try await open()
+        let first = try await store.installationSecret()
+        #expect(first.count == 32)
+        #expect(try await store.installationSecret() == first)
+        try await store.close()
+        let reopened = try await open()
+        #expect(try await reopened.installationSecret() == first)
+        try await reopened.close()
+    }
+
+    @Test("a batch of thousands of rows lands in one write")
+    func bigBatch() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("batch-\(UUID().uuidString).sqlite").path
+        let store = try await SQLiteRegistryStore.open(path: path)
+        let batch = (0..<5_003).map { _ in Subscription.make(restrictionKey: nil, now: 1) }
+        try await store.insert(batch: batch)
+        #expect(Set(try await store.load().subscriptions) == Set(batch))
+        try await store.close()
+    }
+}
