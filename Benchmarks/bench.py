@@ -431,7 +431,7 @@ def main():
     parser.add_argument("--fleet", type=int, default=1_000, help="devices on the admin route")
     parser.add_argument("--scale", type=int, default=1_000_000, help="subscriptions in the scale run")
     parser.add_argument("--profile", action="store_true",
-                        help="perf record Pushgate during the first push run (work/perf.data; see the README)")
+                        help="perf record Pushgate during the first push run (work/perf.data; see docs/performance.md)")
     parser.add_argument("--skip-fanout", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
     bench = Bench(parser.parse_args())

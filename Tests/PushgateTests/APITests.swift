@@ -12,16 +12,14 @@ import WebPush
 struct APITests {
     let store = MemoryStore()
     let broker = RecordingPublisher()
-    let now = Date(timeIntervalSince1970: 1_800_000_000)
+    let now = TestAPI.now
 
     func service(_ adjust: (inout ServiceSettings) -> Void = { _ in }) async throws -> (api: PushgateAPI, delivery: MQTTDelivery) {
-        var limits = LimitsConfig()
-        limits.maxTTLSeconds = 3600
-        var settings = ServiceSettings(publicURL: "https://push.example.net", limits: limits)
-        adjust(&settings)
-        let fixed = now
-        let delivery = MQTTDelivery(publisher: broker, topicPrefix: "webpush")
-        return (PushgateAPI(settings: settings, registry: try await Registry.load(from: store), delivery: delivery, clock: { fixed }), delivery)
+        let test = try await TestAPI(store: store, broker: broker) { settings in
+            settings.maxTTLSeconds = 3600
+            adjust(&settings)
+        }
+        return (test.api, test.delivery)
     }
 
     func subscribe(_ service: PushgateAPI, vapid: VAPIDPublicKey? = nil) async throws -> (push: String, id: String) {

@@ -10,15 +10,12 @@ import WebPush
 @Suite("Broadcast routes (recording broker, no I/O)")
 struct BroadcastTests {
     let broker = RecordingPublisher()
-    let now = Date(timeIntervalSince1970: 1_800_000_000)
+    let now = TestAPI.now
     let appKey = VAPIDSigningKey.generate()
     let secret = (0..<32).map { UInt8($0) }
 
     func service(_ routes: [BroadcastConfig]) async throws -> PushgateAPI {
-        let fixed = now
-        return PushgateAPI(settings: .init(publicURL: "https://push.example.net"), registry: try await Registry.load(from: MemoryStore()),
-                           delivery: MQTTDelivery(publisher: broker, topicPrefix: "webpush"), broadcasts: BroadcastTable(routes, secret: secret),
-                           clock: { fixed })
+        try await TestAPI(store: MemoryStore(), broker: broker, broadcasts: BroadcastTable(routes, secret: secret)).api
     }
 
     func push(_ service: PushgateAPI, _ token: BroadcastToken, _ headers: [(String, String)], body: [UInt8] = []) async -> APIResponse {

@@ -13,15 +13,10 @@ struct ListTests {
     let store = MemoryStore()
     let broker = RecordingPublisher()
     let creator = VAPIDSigningKey.generate()
-    let now = Date(timeIntervalSince1970: 1_800_000_000)
+    let now = TestAPI.now
 
     func api(_ adjust: (inout ListsConfig) -> Void = { _ in }) async throws -> PushgateAPI {
-        var lists = ListsConfig()
-        adjust(&lists)
-        let fixed = now
-        return PushgateAPI(settings: ServiceSettings(publicURL: "https://push.example.net", lists: lists),
-                           registry: try await Registry.load(from: store), delivery: MQTTDelivery(publisher: broker, topicPrefix: "webpush"),
-                           clock: { fixed })
+        try await TestAPI(store: store, broker: broker) { adjust(&$0.lists) }.api
     }
 
     func vapid(_ key: VAPIDSigningKey? = nil) -> (String, String) {

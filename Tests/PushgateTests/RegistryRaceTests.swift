@@ -16,15 +16,14 @@ struct RegistryRaceTests {
     let creator = VAPIDSigningKey.generate()
 
     func service(maxMembers: Int = 1000, maxLists: Int = 100) async throws -> PushgateAPI {
-        var lists = ListsConfig()
-        lists.maxMembers = maxMembers
-        lists.maxListsPerKey = maxLists
-        return PushgateAPI(settings: ServiceSettings(publicURL: "https://push.example.net", lists: lists), registry: try await Registry.load(from: store),
-                           delivery: MQTTDelivery(publisher: broker, topicPrefix: "webpush"))
+        try await TestAPI(store: store, broker: broker) { settings in
+            settings.lists.maxMembers = maxMembers
+            settings.lists.maxListsPerKey = maxLists
+        }.api
     }
 
     func vapid() -> (String, String) {
-        ("Authorization", VAPIDToken.authorization(audience: "https://push.example.net", subject: nil, key: creator))
+        ("Authorization", VAPIDToken.authorization(audience: TestAPI.publicURL, subject: nil, key: creator, now: TestAPI.now))
     }
 
     func subscribe(_ service: PushgateAPI) async throws -> (push: String, id: String) {

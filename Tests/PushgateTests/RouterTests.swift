@@ -10,11 +10,7 @@ struct RouterTests {
     let token = String(repeating: "A", count: 22)
 
     func api() async throws -> PushgateAPI {
-        var lists = ListsConfig()
-        lists.maxDocumentBytes = 65_536
-        return PushgateAPI(settings: ServiceSettings(publicURL: "https://push.example.net", lists: lists),
-                           registry: try await Registry.load(from: MemoryStore()),
-                           delivery: MQTTDelivery(publisher: RecordingPublisher(), topicPrefix: "webpush"))
+        try await TestAPI(store: MemoryStore(), broker: RecordingPublisher()) { $0.lists.maxDocumentBytes = 65_536 }.api
     }
 
     @Test("labels name the route, never the identifier; body limits follow the route")

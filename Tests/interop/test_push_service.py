@@ -194,7 +194,7 @@ def test_restricted_subscription(server, broker):
 
 
 def _error_rows(server, sub, device):
-    """(request kwargs, status, errno) for every 4xx row of the README's error table."""
+    """(request kwargs, status, errno) for every 4xx row of the errno table (docs/api.md)."""
     good = encrypted_body(device, sub["endpoint"], b"x")
     vapid, public = vapid_keys()
     bad_rs = bytearray(good)

@@ -6,7 +6,7 @@ public struct MQTTConfig: Sendable, Decodable {
     public enum ProtocolVersion: String, Sendable {
         /// MQTT 5: message expiry, user properties, correlation data (the full mapping).
         case v5 = "5"
-        /// MQTT 3.1.1: payload only; see the README for what degrades.
+        /// MQTT 3.1.1: payload only; see docs/mqtt.md for what degrades.
         case v311 = "3.1.1"
     }
 

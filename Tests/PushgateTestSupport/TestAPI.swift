@@ -1,0 +1,26 @@
+public import Foundation
+public import Pushgate
+
+/// The API as unit tests build it: `https://push.example.net`, the registry loaded from `store`,
+/// the real MQTT mapping (topic prefix `webpush`) onto a recording broker, a fixed clock.
+public struct TestAPI: Sendable {
+    /// The public URL every test uses.
+    public static let publicURL = "https://push.example.net"
+    /// The fixed time of every request.
+    public static let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    /// The API.
+    public let api: PushgateAPI
+    /// The delivery under it (for acknowledgements).
+    public let delivery: MQTTDelivery
+
+    /// Builds it; `settings` adjusts the service settings, `broadcasts` are the routes in force.
+    public init(store: MemoryStore, broker: RecordingPublisher, broadcasts: BroadcastTable = BroadcastTable(),
+                settings adjust: (inout ServiceSettings) -> Void = { _ in }) async throws {
+        var settings = ServiceSettings(publicURL: Self.publicURL)
+        adjust(&settings)
+        delivery = MQTTDelivery(publisher: broker, topicPrefix: "webpush")
+        api = PushgateAPI(settings: settings, registry: try await Registry.load(from: store), delivery: delivery,
+                          broadcasts: broadcasts, clock: { TestAPI.now })
+    }
+}
