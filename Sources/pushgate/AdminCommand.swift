@@ -59,7 +59,7 @@ struct AdminCommand: AsyncParsableCommand {
                 if let sink {
                     var lines = Data()
                     for subscription in batch {
-                        lines += try encoder.encode(SubscriptionCreatedBody(subscription, urls: urls, endpoints: topics.endpoints(subscription.topicID)))
+                        lines += try encoder.encode(SubscriptionCreatedBody(subscription, urls: urls, endpoints: topics.endpoints(subscription)))
                         lines.append(UInt8(ascii: "\n"))
                     }
                     sink.write(lines)

@@ -7,6 +7,8 @@ public final class MemoryStore: RegistryStore, @unchecked Sendable {
     private let lock = NSLock()
     private var rows: [SubscriptionID: (subscription: Subscription, deletedAt: Int64?)] = [:]
     private var lists: [ListID: PushList] = [:]
+    private var sets: [SetID: (set: SubscriptionSet, deletedAt: Int64?)] = [:]
+    private var held: [MessageID: HeldMessage] = [:]
     private var _failWrites = false
     private var _writeDelay: Duration = .zero
 
@@ -40,16 +42,23 @@ public final class MemoryStore: RegistryStore, @unchecked Sendable {
         lock.withLock(apply)
     }
 
+    /// The held messages as stored.
+    public var storedHeld: [MessageID: HeldMessage] { lock.withLock { held } }
+
     public func load() async throws -> RegistrySnapshot {
         lock.withLock {
-            RegistrySnapshot(subscriptions: rows.values.filter { $0.deletedAt == nil }.map(\.subscription),
-                             deletedPushTokens: rows.values.filter { $0.deletedAt != nil }.map(\.subscription.pushToken),
-                             lists: Array(lists.values))
+            var deleted: [PushToken: Int64] = [:]
+            for row in rows.values { if let time = row.deletedAt { deleted[row.subscription.pushToken] = time } }
+            return RegistrySnapshot(subscriptions: rows.values.filter { $0.deletedAt == nil }.map(\.subscription), deletedPushTokens: deleted,
+                                    sets: sets.values.filter { $0.deletedAt == nil }.map(\.set), lists: Array(lists.values))
         }
     }
 
     public func insert(_ subscription: Subscription) async throws {
-        try await write { rows[subscription.id] = (subscription, nil) }
+        try await write {
+            if let set = subscription.set, sets[set.id] == nil { sets[set.id] = (set, nil) }
+            rows[subscription.id] = (subscription, nil)
+        }
     }
 
     public func insert(batch subscriptions: [Subscription]) async throws {
@@ -57,12 +66,44 @@ public final class MemoryStore: RegistryStore, @unchecked Sendable {
     }
 
     public func markDeleted(id: SubscriptionID, at time: Int64) async throws {
+        try await write { deleteRow(id, at: time) }
+    }
+
+    public func deleteSet(id: SetID, at time: Int64) async throws {
         try await write {
-            rows[id]?.deletedAt = time
-            if let token = rows[id]?.subscription.pushToken {
-                for listID in lists.keys { lists[listID]?.members[token] = nil }
-            }
+            for (rowID, row) in rows where row.subscription.set?.id == id && row.deletedAt == nil { deleteRow(rowID, at: time) }
+            sets[id]?.deletedAt = time
         }
+    }
+
+    public func purgeDeleted(before time: Int64) async throws {
+        try await write {
+            rows = rows.filter { ($0.value.deletedAt ?? .max) >= time }
+            sets = sets.filter { ($0.value.deletedAt ?? .max) >= time }
+        }
+    }
+
+    /// Under the lock: the subscription leaves its lists and its held messages go.
+    private func deleteRow(_ id: SubscriptionID, at time: Int64) {
+        guard let subscription = rows[id]?.subscription else { return }
+        rows[id]?.deletedAt = time
+        for listID in lists.keys { lists[listID]?.members[subscription.pushToken] = nil }
+        held = held.filter { $0.value.topicID != subscription.topicID }
+    }
+
+    public func hold(_ message: HeldMessage) async throws {
+        try await write {
+            held = held.filter { !($0.value.topicID == message.topicID && $0.value.slot == message.slot) }
+            held[message.id] = message
+        }
+    }
+
+    public func release(_ ids: [MessageID]) async throws {
+        try await write { for id in ids { held[id] = nil } }
+    }
+
+    public func heldMessages() async throws -> [HeldMessage] {
+        lock.withLock { Array(held.values) }
     }
 
     public func insertList(_ list: PushList) async throws {

@@ -18,6 +18,7 @@ public final class RecordingPublisher: MQTTPublishing, @unchecked Sendable {
     private let lock = NSLock()
     private var published: [Publish] = []
     private var _failure: MQTTBridgeError?
+    private var _carriesProperties = true
 
     /// A connected publisher.
     public init() {}
@@ -26,6 +27,12 @@ public final class RecordingPublisher: MQTTPublishing, @unchecked Sendable {
     public var failure: MQTTBridgeError? {
         get { lock.withLock { _failure } }
         set { lock.withLock { _failure = newValue } }
+    }
+
+    /// Whether it acts as an MQTT 5 connection (properties) or 3.1.1.
+    public var carriesProperties: Bool {
+        get { lock.withLock { _carriesProperties } }
+        set { lock.withLock { _carriesProperties = newValue } }
     }
 
     /// Every successful publish, in order.

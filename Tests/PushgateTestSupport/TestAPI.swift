@@ -19,7 +19,8 @@ public struct TestAPI: Sendable {
                 settings adjust: (inout ServiceSettings) -> Void = { _ in }) async throws {
         var settings = ServiceSettings(publicURL: Self.publicURL)
         adjust(&settings)
-        delivery = MQTTDelivery(publisher: broker, topicPrefix: "webpush")
+        delivery = MQTTDelivery(publisher: broker, topicPrefix: "webpush", secret: store.secret, store: store,
+                                clock: { Int64(TestAPI.now.timeIntervalSince1970) })
         api = PushgateAPI(settings: settings, registry: try await Registry.load(from: store), delivery: delivery,
                           broadcasts: broadcasts, clock: { TestAPI.now })
     }

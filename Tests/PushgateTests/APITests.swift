@@ -46,11 +46,13 @@ struct APITests {
         let (token, _) = try await subscribe(service)
         let device = WebPushReceiverKeys.generate()
         let body = try WebPushCrypto.encrypt(Array("hi".utf8), for: device.subscriberKeys)
-        let response = await push(service, token, [("TTL", "7200"), ("Urgency", "low"), ("Topic", "t1"), ("Content-Encoding", "aes128gcm")], body: body)
+        let response = await push(service, token, [("TTL", "7200"), ("Urgency", "low"), ("Content-Encoding", "aes128gcm")], body: body)
         #expect(response.status == .created)
         #expect(response.headers["TTL"] == ["3600"])
         let message = try #require(broker.messages.first)
-        #expect(message.topic.hasPrefix("webpush/") && message.topic.contains("/low/t/") && message.retain)
+        #expect(message.topic.hasPrefix("webpush/") && message.topic.hasSuffix("/low") && !message.retain)
+        #expect(message.topic.split(separator: "/").count == 4, "prefix / set / subscription / urgency")
+        #expect(message.properties.userProperty("accepted-at") == "2027-01-15T08:00:00Z")
         #expect(Array(message.payload.readableBytesView) == body)
         #expect(message.qos == .atLeastOnce)
         #expect(message.properties.messageExpiryInterval == 3600)
@@ -140,37 +142,5 @@ struct APITests {
         let (reloaded, _) = try await self.service()
         #expect(await push(reloaded, token, [("TTL", "1")]).status == .gone)
         #expect(broker.messages.isEmpty)
-    }
-
-    @Test("Topic: retained in a hashed slot; a replacement at another urgency clears the old slot; an ack clears it (P-32..P-35)")
-    func topicReplacement() async throws {
-        let (service, delivery) = try await service()
-        let (token, _) = try await subscribe(service)
-        #expect(await push(service, token, [("TTL", "60"), ("Topic", "door"), ("Urgency", "low")]).status == .created)
-        let first = try #require(broker.messages.last)
-        #expect(first.retain)
-        let levels = first.topic.split(separator: "/")
-        #expect(levels.count == 5 && levels[2] == "low" && levels[3] == "t" && levels[4].count == 16)
-        #expect(!first.topic.contains("door"))
-        #expect(first.properties.userProperties.allSatisfy { $0.value != "door" })
-
-        #expect(await push(service, token, [("TTL", "60"), ("Topic", "door"), ("Urgency", "high")]).status == .created)
-        let messages = broker.messages
-        #expect(messages.count == 3)
-        let second = messages[1], clear = messages[2]
-        #expect(second.retain && second.topic.contains("/high/t/") && second.topic.hasSuffix(String(levels[4])))
-        #expect(clear.topic == first.topic && clear.retain && clear.payload.readableBytes == 0)
-
-        // Acknowledging the replaced message does nothing; acknowledging the current one clears its slot.
-        await delivery.acknowledge(try #require(first.properties.userProperty("message-id").flatMap(MessageID.init)))
-        #expect(broker.messages.count == 3)
-        await delivery.acknowledge(try #require(second.properties.userProperty("message-id").flatMap(MessageID.init)))
-        #expect(broker.messages.count == 4)
-        #expect(broker.messages[3].topic == second.topic && broker.messages[3].payload.readableBytes == 0)
-
-        // Another subscription's slot for the same Topic is unrelated.
-        let (other, _) = try await subscribe(service)
-        #expect(await push(service, other, [("TTL", "60"), ("Topic", "door"), ("Urgency", "low")]).status == .created)
-        #expect(broker.messages[4].topic.split(separator: "/")[4] != levels[4])
     }
 }

@@ -22,9 +22,9 @@ struct RegistryIndexTests {
         index.insert(one)
         index.insert(two)
         #expect(index.listIDsByMember[a.pushToken] == [one.id, two.id])
-        index.delete(a)
+        index.delete(a, at: 5)
         #expect(index.subscriptionsByPushToken[a.pushToken] == nil && index.subscriptionsByID[a.id] == nil)
-        #expect(index.deletedPushTokens.contains(a.pushToken))
+        #expect(index.deletedPushTokens[a.pushToken] == 5)
         #expect(index.lists[one.id]?.members.keys.sorted { $0.rawValue < $1.rawValue } == [b.pushToken])
         #expect(index.lists[two.id]?.members.isEmpty == true)
         #expect(index.listIDsByMember[a.pushToken] == nil)
@@ -50,10 +50,10 @@ struct RegistryIndexTests {
         let other = VAPIDSigningKey.generate().publicKey
         let a = Subscription.make(restrictionKey: nil, now: 0)
         let deleted = PushToken.random()
-        let index = RegistryIndex(RegistrySnapshot(subscriptions: [a], deletedPushTokens: [deleted],
+        let index = RegistryIndex(RegistrySnapshot(subscriptions: [a], deletedPushTokens: [deleted: 1],
                                                    lists: [list([a]), list([a]), list([], creator: other)]))
         #expect(index.listCount(creator: creator) == 2 && index.listCount(creator: other) == 1)
-        #expect(index.subscriptionsByPushToken[a.pushToken] == a && index.deletedPushTokens == [deleted])
+        #expect(index.subscriptionsByPushToken[a.pushToken] == a && index.deletedPushTokens == [deleted: 1])
         #expect(index.listIDsByMember[a.pushToken]?.count == 2)
     }
 

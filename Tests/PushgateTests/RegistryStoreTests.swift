@@ -50,7 +50,7 @@ struct RegistryStoreTests {
         let store = try await open()
         let snapshot = try await store.load()
         #expect(Set(snapshot.subscriptions) == [plain, restricted])
-        #expect(snapshot.deletedPushTokens.contains(gone.pushToken))
+        #expect(snapshot.deletedPushTokens[gone.pushToken] == 200)
         let loaded = try #require(snapshot.lists.first { $0.id == list.id })
         #expect(loaded.pushToken == list.pushToken && loaded.creatorKey == key && loaded.createdAt == 103)
         #expect(loaded.members == [plain.pushToken: .init(expires: 2_000_000_000, encryptedKey: "abc")], "the deleted member left the list")

@@ -229,6 +229,11 @@ class Device:
         with self.lock:
             return list(self.messages)
 
+    def ready(self, ack_topic: str) -> None:
+        """Says "ready" the way the MQTT contract says: an empty message without Correlation Data
+        on the (subscription's or set's) acknowledgement topic; Pushgate sends what it holds."""
+        self.client.publish(ack_topic, b"", qos=1).wait_for_publish(5)
+
     def acknowledge(self, message: dict) -> None:
         """Acknowledges a message the way the MQTT contract says: publish to its Response Topic
         with the Correlation Data it carried."""

@@ -2,6 +2,7 @@
 connection (the payload still arrives; MQTT 5 properties do not)."""
 import subprocess
 import ssl
+import time
 
 import httpx
 import pytest
@@ -62,6 +63,11 @@ def test_mqtt311_broker_connection(pushgate_bin, tmp_path, broker):
         assert message["payload"].startswith(b"\x00" * 16)
         assert message["topic"].endswith("/low")          # urgency still selectable by topic
         assert message["user"] == {} and message["expiry"] is None and message["correlation"] is None
+        # Topic replacement needs acknowledgements, which 3.1.1 cannot carry: refused, not faked.
+        refused = httpx.post(sub["endpoint"], headers={"TTL": "60", "Topic": "t"})
+        assert refused.status_code == 400 and refused.json()["errno"] == 108
+        time.sleep(0.3)
+        assert len(device.messages) == 1
         device.disconnect()
     finally:
         server.stop()

@@ -70,6 +70,12 @@ public struct APIError: Error, Sendable {
     static func invalidSubscribeOptions(_ why: String) -> APIError {
         APIError(.badRequest, errno: 106, "application/webpush-options+json: \(why)")
     }
+    static let topicNeedsMQTT5 = APIError(.badRequest, errno: 108,
+        "Topic replacement needs acknowledgements, which the MQTT 3.1.1 broker connection cannot carry; send without Topic, or use MQTT 5")
+    static let invalidReceiptSubscription = APIError(.badRequest, errno: 112,
+        "the Link rel=\"urn:ietf:params:push:receipt\" does not name a receipt subscription of this service (RFC 8030 §5.1); nothing was sent")
+    static let invalidSet = APIError(.badRequest, errno: 113,
+        "the Link rel=\"urn:ietf:params:push:set\" does not name a live subscription set of this service (RFC 8030 §4.1); nothing was created")
     static let vapidKeyIsECDHKey = APIError(.badRequest, errno: 107,
         "the VAPID key k equals the message's ECDH key (RFC 8292 §3.2): use separate keys")
     static let missingVAPID = APIError(.unauthorized, errno: 109,
@@ -90,6 +96,12 @@ public struct APIError: Error, Sendable {
     }
     static let brokerPacketTooLarge = APIError(.payloadTooLarge, errno: 124,
         "the message is larger than the MQTT broker's maximum packet size; lower limits.max_payload_bytes or raise the broker's max_packet_size")
+    static let messageGone = APIError(.gone, errno: 125, "the message was already acknowledged, or has expired")
+    static func tooManyHeld(_ limit: Int) -> APIError {
+        APIError(.tooManyRequests, errno: 126,
+                 "this subscription already has \(limit) Topic messages outstanding; reuse a Topic, or wait for acknowledgements or expiry",
+                 headers: [("Retry-After", String(retryAfterSeconds))])
+    }
     static let headersTooLarge = APIError(.requestHeaderFieldsTooLarge, errno: 127, "request header fields too large")
     // MARK: Delivery and storage (errno 130–139)
 
@@ -113,6 +125,9 @@ public struct APIError: Error, Sendable {
         case .shuttingDown: .shuttingDown
         case .tooLarge: .brokerPacketTooLarge
         case .rejected(let reason): .brokerRejected(reason)
+        case .notStored: .storageUnavailable
+        case .replacementUnsupported: .topicNeedsMQTT5
+        case .tooManyHeld(let limit): .tooManyHeld(limit)
         }
     }
 

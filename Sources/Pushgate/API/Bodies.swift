@@ -14,6 +14,12 @@ public struct SubscriptionCreatedBody: Codable, Sendable {
     public var mqttAckTopic: String
     /// Whether pushes need the VAPID key given at subscribe (RFC 8292 §4).
     public var restricted: Bool
+    /// The subscription set URL (RFC 8030 §4.1), if it is in one.
+    public var set: String?
+    /// The MQTT filter for every subscription of the set.
+    public var mqttSetTopic: String?
+    /// Where the device says "ready" for every subscription of the set.
+    public var mqttSetAckTopic: String?
 
     /// The body for `subscription`, with its URLs and device endpoints.
     public init(_ subscription: Subscription, urls: ResourceURLs, endpoints: DeviceEndpoints) {
@@ -22,12 +28,17 @@ public struct SubscriptionCreatedBody: Codable, Sendable {
         self.mqttTopic = endpoints.messageFilter
         self.mqttAckTopic = endpoints.acknowledgementTopic
         self.restricted = subscription.restrictionKey != nil
+        self.set = subscription.set.map { urls.url(.subscriptionSet, $0.id) }
+        self.mqttSetTopic = endpoints.setFilter
+        self.mqttSetAckTopic = endpoints.setAcknowledgementTopic
     }
 
     enum CodingKeys: String, CodingKey {
-        case subscription, endpoint, restricted
+        case subscription, endpoint, restricted, set
         case mqttTopic = "mqtt_topic"
         case mqttAckTopic = "mqtt_ack_topic"
+        case mqttSetTopic = "mqtt_set_topic"
+        case mqttSetAckTopic = "mqtt_set_ack_topic"
     }
 }
 

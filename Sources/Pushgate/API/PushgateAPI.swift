@@ -33,6 +33,8 @@ public final class PushgateAPI: Sendable {
             Route(.POST, .subscribe) { request throws(APIError) in try await push.subscribe(request) },
             Route(.DELETE, .subscription) { request, id throws(APIError) in try await push.unsubscribe(request, id: id) },
             Route(.POST, .push) { request, token throws(APIError) in try await push.push(request, to: token) },
+            Route(.DELETE, .message) { request, id throws(APIError) in try await push.acknowledge(request, id: id) },
+            Route(.DELETE, .subscriptionSet) { request, id throws(APIError) in try await push.deleteSet(request, id: id) },
             Route(.POST, .listService, body: .document) { request throws(APIError) in try await lists.create(request) },
             Route(.GET, .list) { request, id throws(APIError) in try await lists.read(request, id: id) },
             Route(.PATCH, .list, body: .document) { request, id throws(APIError) in try await lists.amend(request, id: id) },

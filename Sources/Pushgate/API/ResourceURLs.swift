@@ -34,6 +34,11 @@ extension PathPattern where Value == MessageID {
     public static var message: Self { .init(segment: "m") }
 }
 
+extension PathPattern where Value == SetID {
+    /// `/set/<id>`: a subscription set (RFC 8030 §4.1).
+    public static var subscriptionSet: Self { .init(segment: "set") }
+}
+
 extension PathPattern where Value == ListID {
     /// `/l/<id>`: a list resource.
     public static var list: Self { .init(segment: "l") }

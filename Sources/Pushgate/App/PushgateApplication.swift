@@ -35,9 +35,12 @@ public struct PushgateApplication: Sendable {
         let secret = try await store.installationSecret()
 
         let bridge = MQTTBridge(configuration: try MQTTBridgeConfiguration(config.mqtt), logger: logger)
-        let delivery = MQTTDelivery(publisher: bridge, topicPrefix: config.mqtt.topicPrefix) { [logger] problem in
-            logger.debug("delivery: \(problem)")
-        }
+        let delivery = MQTTDelivery(publisher: bridge, topicPrefix: config.mqtt.topicPrefix, secret: secret, store: store,
+                                    onError: { [logger] problem in logger.debug("delivery: \(problem)") })
+        try await delivery.resume()
+        if delivery.heldCount > 0 { logger.info("delivery: resuming held Topic messages", metadata: ["held": "\(delivery.heldCount)"]) }
+        let purger = DeletedSubscriptionPurger(registry: registry, retentionDays: config.storage.deletedRetentionDays, logger: logger)
+        try await purger.purge()
         let api = PushgateAPI(settings: ServiceSettings(config), registry: registry, delivery: delivery,
                               broadcasts: BroadcastTable(config.broadcasts, secret: secret), logger: logger)
         if !config.broadcasts.isEmpty {
@@ -50,7 +53,8 @@ public struct PushgateApplication: Sendable {
             "protocols": "\(config.server.tls == nil ? "HTTP/1.1, h2c" : "h2, http/1.1 over TLS")",
         ])
 
-        var services: [any Service] = [bridge, AckListener(bridge: bridge, delivery: delivery, logger: logger)]
+        var services: [any Service] = [bridge, AckListener(bridge: bridge, delivery: delivery, logger: logger),
+                                       HeldMessageResender(delivery: delivery), purger]
         if let configPath {
             services.append(ConfigReloader(path: configPath, secret: secret, api: api, logger: logger))
         }

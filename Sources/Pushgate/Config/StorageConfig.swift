@@ -5,9 +5,13 @@ public struct StorageConfig: Sendable, Decodable {
     /// `path`: the SQLite database file, created if missing. Relative paths are resolved against
     /// the config file's folder.
     public var path: String
+    /// `deleted_retention_days`: how long a deleted subscription is remembered, so pushes to it
+    /// answer 410 (then 404, and its memory is freed).
+    public var deletedRetentionDays = 30
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case path
+        case deletedRetentionDays = "deleted_retention_days"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -25,6 +29,7 @@ public struct StorageConfig: Sendable, Decodable {
                                   hint: "create it first (mkdir -p \(folder)) or choose another path")
         }
         path = resolved
+        deletedRetentionDays = try container.integer(.deletedRetentionDays, default: 30, in: 0...36_500, unit: " days")
     }
 
     /// A store at `path`, for tests and tools.

@@ -3,11 +3,12 @@ import MQTTBridge
 import ServiceLifecycle
 
 /// Device acknowledgements: a device publishes to its Response Topic (`<prefix>/ack/<topic id>`)
-/// with the Correlation Data of the message, which is its message id.
+/// with the Correlation Data of the message, which is its message id. A message there without
+/// Correlation Data says "ready": send what is held (on a set's topic id: for every member).
 ///
-/// A service: ``run()`` subscribes and applies acknowledgements one after another until shutdown.
-/// The MQTT handler runs on the broker connection's network thread, so it only parses and
-/// enqueues (bounded: a flood of forged acks drops the oldest, never grows memory).
+/// A service: ``run()`` subscribes and applies them one after another until shutdown. The MQTT
+/// handler runs on the broker connection's network thread, so it only parses and enqueues
+/// (bounded: a flood drops the oldest, never grows memory).
 struct AckListener: Service {
     let bridge: MQTTBridge
     let delivery: MQTTDelivery
@@ -15,18 +16,31 @@ struct AckListener: Service {
     /// Acknowledgements waiting to be applied.
     static let queueLimit = 10_000
 
+    enum Event: Sendable {
+        case acknowledged(MessageID)
+        case ready(TopicID)
+    }
+
     func run() async throws {
-        let (acks, continuation) = AsyncStream.makeStream(of: MessageID.self, bufferingPolicy: .bufferingNewest(Self.queueLimit))
+        let (events, continuation) = AsyncStream.makeStream(of: Event.self, bufferingPolicy: .bufferingNewest(Self.queueLimit))
+        let topics = delivery.topics
         // Restored by the bridge on every reconnect; made now if connected, else on connect.
-        let subscription = try await bridge.subscribe(delivery.topics.ackFilter) { message in
-            guard let correlation = message.properties.correlationData,
-                  let id = String(validating: correlation, as: UTF8.self).flatMap(MessageID.init)
-            else { return }
-            continuation.yield(id)
+        let subscription = try await bridge.subscribe(topics.ackFilter) { message in
+            guard let correlation = message.properties.correlationData, !correlation.isEmpty else {
+                if let topicID = topics.topicID(inAckTopic: message.topic) { continuation.yield(.ready(topicID)) }
+                return
+            }
+            guard let id = String(validating: correlation, as: UTF8.self).flatMap(MessageID.init) else { return }
+            continuation.yield(.acknowledged(id))
         }
         defer { bridge.unsubscribe(subscription) }
         await withGracefulShutdownHandler {
-            for await id in acks { await delivery.acknowledge(id) }
+            for await event in events {
+                switch event {
+                case .acknowledged(let id): _ = try? await delivery.acknowledge(id)
+                case .ready(let topicID): await delivery.deviceReady(topicID)
+                }
+            }
         } onGracefulShutdown: {
             continuation.finish()
         }

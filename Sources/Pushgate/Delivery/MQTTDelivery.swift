@@ -1,3 +1,4 @@
+public import Foundation
 public import MQTTBridge
 public import NIOCore
 
@@ -7,12 +8,16 @@ public protocol MQTTPublishing: Sendable {
     func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) async throws(MQTTBridgeError)
     /// The connection's state.
     var state: MQTTConnectionState { get }
+    /// Whether the connection carries MQTT 5 properties (not on MQTT 3.1.1).
+    var carriesProperties: Bool { get }
 }
 
 extension MQTTBridge: MQTTPublishing {
     public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) async throws(MQTTBridgeError) {
         try await publish(topic: topic, payload: payload.readableBytesView, qos: qos, retain: retain, properties: properties)
     }
+
+    public var carriesProperties: Bool { configuration.protocolVersion == .v5 }
 }
 
 /// Web Push → MQTT, in one place (docs/mqtt.md is this file in prose):
@@ -22,65 +27,176 @@ extension MQTTBridge: MQTTPublishing {
 /// | body | payload, byte for byte |
 /// | TTL > 0 / TTL 0 | QoS 1 with Message Expiry = TTL / QoS 0, no expiry |
 /// | Urgency | a topic level (``TopicScheme``); on a broadcast, the `urgency` user property |
-/// | Topic | retained in a keyed slot topic; the newest replaces, an acknowledgement clears |
+/// | Topic | QoS 0 now, held by Pushgate and sent again until acknowledged, replaced or expired |
 /// | message id | `message-id` user property and Correlation Data |
+/// | when it was accepted (P-56) | `accepted-at` user property, RFC 3339 UTC |
 /// | Content-Encoding | `content-encoding` user property |
 /// | list member key | `encrypted-key` user property |
 /// | where to acknowledge | Response Topic |
 ///
+/// Replacement (Topic, RFC 8030 §5.4) does not use the broker's retained messages: a retained
+/// message can only be removed by publishing an empty one, which the broker forwards to every
+/// device subscribed at that moment — a message no application server sent. And a copy queued
+/// in a device's persistent session can never be replaced. So a Topic message is published at
+/// QoS 0 (never queued by the broker), and Pushgate holds the newest one per subscription and
+/// Topic durably (``HeldMessageStore``) and sends it again — when the device says it is ready (a
+/// message without Correlation Data on its acknowledgement topic), and otherwise at growing
+/// intervals — until the device acknowledges it, a newer one replaces it, or its TTL passes.
+///
 /// Broker errors become ``DeliveryError``s here, so nothing above this layer knows MQTT.
 public final class MQTTDelivery: PushDelivery {
+    /// Topic messages one subscription may have outstanding.
+    public static let maxHeldPerSubscription = 100
+
     private let publisher: any MQTTPublishing
     /// The topic layout.
     public let topics: TopicScheme
-    private let slots = ReplacementSlots()
+    private let slots: TopicSlot
+    private let store: any HeldMessageStore
+    private let held = HeldMessages()
+    private let ledger: MessageLedger
+    private let clock: @Sendable () -> Int64
     private let onError: @Sendable (String) -> Void
 
-    /// Creates the mapping over `publisher`, with topics under `topicPrefix`. `onError` hears
-    /// failures nobody waits for (clearing a slot), for the log.
-    public init(publisher: any MQTTPublishing, topicPrefix: String, onError: @escaping @Sendable (String) -> Void = { _ in }) {
+    /// Creates the mapping over `publisher`, with topics under `topicPrefix`, Topic slots keyed by
+    /// the installation `secret`, held messages in `store`. `onError` hears failures nobody waits
+    /// for (resends), for the log.
+    public init(publisher: any MQTTPublishing, topicPrefix: String, secret: [UInt8], store: any HeldMessageStore,
+                trackedMessages: Int = 200_000,
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
+                onError: @escaping @Sendable (String) -> Void = { _ in }) {
         self.publisher = publisher
         self.topics = TopicScheme(prefix: topicPrefix)
+        self.slots = TopicSlot(secret: secret)
+        self.store = store
+        self.ledger = MessageLedger(capacity: trackedMessages)
+        self.clock = clock
         self.onError = onError
     }
 
-    public func deliver(_ message: PushMessage, to recipient: Recipient) async throws(DeliveryError) {
-        var properties = MQTTProperties(correlationData: Array(message.id.rawValue.utf8), userProperties: [.init("message-id", message.id.rawValue)])
-        if let coding = message.contentEncoding { properties.userProperties.append(.init("content-encoding", coding)) }
-        if message.ttl > 0 { properties.messageExpiryInterval = UInt32(message.ttl) }
-        // TTL 0 is QoS 0: it reaches only a device connected now, never queued.
-        let qos: MQTTQoS = message.ttl > 0 ? .atLeastOnce : .atMostOnce
-
-        switch recipient {
-        case .broadcast(let topic):
-            // One topic for every urgency, so the urgency travels with the message instead.
-            properties.userProperties.append(.init("urgency", message.urgency.rawValue))
-            try await publish(topic: topic, message.body, qos: qos, retain: false, properties)
-
-        case .subscription(let subscription, let encryptedKey):
-            properties.responseTopic = topics.ackTopic(subscription.topicID)
-            if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
-            guard let topic = message.topic else {
-                try await publish(topic: topics.messageTopic(subscription.topicID, urgency: message.urgency), message.body, qos: qos, retain: false, properties)
-                return
-            }
-            // P-32: the broker's retained message is the one undelivered message of this Topic.
-            let slot = TopicScheme.slot(for: topic, of: subscription.topicID)
-            let slotTopic = topics.replacementTopic(subscription.topicID, urgency: message.urgency, slot: slot)
-            try await publish(topic: slotTopic, message.body, qos: qos, retain: true, properties)
-            // P-33: a replacement at another urgency lives in another slot topic; empty the old one.
-            let previous = slots.replace("\(subscription.topicID.rawValue)/\(slot)", with: .init(topic: slotTopic, messageID: message.id))
-            if let previous, previous.topic != slotTopic { await clearRetained(previous.topic) }
+    /// Loads the held messages of a previous run, to send them on.
+    public func resume() async throws {
+        let now = clock()
+        for message in try await store.heldMessages() where message.expiresAt > now {
+            held.insert(message, now: now)
         }
     }
 
-    public func acknowledge(_ id: MessageID) async {
-        guard let topic = slots.acknowledge(id) else { return }
-        await clearRetained(topic)
+    /// How many Topic messages are held.
+    public var heldCount: Int { held.count }
+
+    // MARK: Deliver
+
+    public func deliver(_ message: PushMessage, to recipient: Recipient) async throws(DeliveryError) {
+        switch recipient {
+        case .broadcast(let topic):
+            var properties = Self.properties(id: message.id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding,
+                                             expiry: message.ttl)
+            // One topic for every urgency, so the urgency travels with the message instead.
+            properties.userProperties.append(.init("urgency", message.urgency.rawValue))
+            try await publish(topic: topic, message.body, qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce, properties)
+
+        case .subscription(let subscription, let encryptedKey):
+            guard let topic = message.topic else {
+                // TTL 0 is QoS 0: it reaches only a device connected now, never queued.
+                try await publish(topic: topics.messageTopic(subscription, urgency: message.urgency), message.body,
+                                  qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce,
+                                  properties(message, expiry: message.ttl, to: subscription, encryptedKey: encryptedKey))
+                ledger.record(message.id, expiresAt: message.expiresAt)
+                return
+            }
+            try await deliverReplacing(message, topic: topic, to: subscription, encryptedKey: encryptedKey)
+        }
     }
 
+    /// A Topic message: sent now at QoS 0, then held (TTL > 0) in place of the older one of its
+    /// Topic; with TTL 0 it only replaces (P-26: now or never).
+    private func deliverReplacing(_ message: PushMessage, topic: String, to subscription: Subscription,
+                                  encryptedKey: String?) async throws(DeliveryError) {
+        guard publisher.carriesProperties else { throw .replacementUnsupported }
+        let slot = slots.slot(for: topic, of: subscription.topicID)
+        if message.ttl > 0, !held.holds(topicID: subscription.topicID, slot: slot),
+           held.count(topicID: subscription.topicID) >= Self.maxHeldPerSubscription {
+            throw .tooManyHeld(Self.maxHeldPerSubscription)
+        }
+        try await publish(topic: topics.messageTopic(subscription, urgency: message.urgency), message.body, qos: .atMostOnce,
+                          properties(message, expiry: message.ttl, to: subscription, encryptedKey: encryptedKey))
+        ledger.record(message.id, expiresAt: message.expiresAt)
+        do {
+            if message.ttl > 0 {
+                let heldMessage = HeldMessage(id: message.id, topicID: subscription.topicID, setTopicID: subscription.set?.topicID, slot: slot,
+                                              urgency: message.urgency, contentEncoding: message.contentEncoding, encryptedKey: encryptedKey,
+                                              acceptedAt: message.acceptedAt, expiresAt: message.expiresAt, body: message.body)
+                try await store.hold(heldMessage)
+                held.insert(heldMessage, now: clock())
+            } else if let replaced = held.remove(topicID: subscription.topicID, slot: slot) {
+                try await store.release([replaced.id])
+            }
+        } catch {
+            onError("could not hold a Topic message: \(error)")
+            throw .notStored
+        }
+    }
+
+    // MARK: Acknowledge, ready, resend
+
+    public func acknowledge(_ id: MessageID) async throws(DeliveryError) -> Acknowledgement {
+        if held.contains(id) {
+            do {
+                try await store.release([id])
+            } catch {
+                onError("could not release an acknowledged message: \(error)")
+                throw .notStored
+            }
+            _ = held.remove(id)
+            ledger.markAcknowledged(id)
+            return .acknowledged
+        }
+        return ledger.acknowledge(id, now: clock())
+    }
+
+    /// A device said it is ready (a message without Correlation Data on the acknowledgement
+    /// topic of a subscription or a set): everything held for it is sent now.
+    public func deviceReady(_ topicID: TopicID) async {
+        for message in held.messages(for: topicID, now: clock()) { await resend(message) }
+    }
+
+    public func forget(_ subscriptions: [Subscription]) async {
+        // The store dropped their held messages with them; this stops the resends.
+        for subscription in subscriptions { _ = held.removeAll(topicID: subscription.topicID) }
+    }
+
+    /// Sends again what is due, and forgets what expired (``HeldMessageResender`` calls it).
+    public func resendDue() async {
+        let (due, expired) = held.takeDue(now: clock())
+        if !expired.isEmpty {
+            do {
+                try await store.release(expired.map(\.id))
+            } catch {
+                onError("could not release expired messages: \(error)")
+            }
+        }
+        for message in due { await resend(message) }
+    }
+
+    private func resend(_ message: HeldMessage) async {
+        let remaining = Int(message.expiresAt - clock())
+        guard remaining > 0 else { return }
+        var properties = Self.properties(id: message.id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: remaining)
+        properties.responseTopic = topics.ackTopic(message.topicID)
+        if let key = message.encryptedKey { properties.userProperties.append(.init("encrypted-key", key)) }
+        do throws(DeliveryError) {
+            try await publish(topic: topics.messageTopic(message.topicID, set: message.setTopicID, urgency: message.urgency), message.body,
+                              qos: .atMostOnce, properties)
+        } catch {
+            onError("could not resend a held message: \(error)")
+        }
+    }
+
+    // MARK: Mapping
+
     public func endpoints(for subscription: Subscription) -> DeviceEndpoints {
-        topics.endpoints(subscription.topicID)
+        topics.endpoints(subscription)
     }
 
     public var status: DeliveryStatus {
@@ -88,21 +204,28 @@ public final class MQTTDelivery: PushDelivery {
         return DeliveryStatus(isReady: state == .connected, description: state.description)
     }
 
-    private func publish(topic: String, _ payload: ByteBuffer, qos: MQTTQoS, retain: Bool, _ properties: MQTTProperties) async throws(DeliveryError) {
-        do {
-            try await publisher.publish(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
-        } catch {
-            throw Self.deliveryError(error)
-        }
+    /// The MQTT 5 properties every message carries.
+    private static func properties(id: MessageID, acceptedAt: Int64, contentEncoding: String?, expiry: Int) -> MQTTProperties {
+        var properties = MQTTProperties(correlationData: Array(id.rawValue.utf8), userProperties: [
+            .init("message-id", id.rawValue), .init("accepted-at", RFC3339.format(acceptedAt)),
+        ])
+        if let contentEncoding { properties.userProperties.append(.init("content-encoding", contentEncoding)) }
+        if expiry > 0 { properties.messageExpiryInterval = UInt32(expiry) }
+        return properties
     }
 
-    /// Publishes an empty retained message, which removes the retained one (best effort: if it
-    /// fails, the message expires with its TTL).
-    private func clearRetained(_ topic: String) async {
+    private func properties(_ message: PushMessage, expiry: Int, to subscription: Subscription, encryptedKey: String?) -> MQTTProperties {
+        var properties = Self.properties(id: message.id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: expiry)
+        properties.responseTopic = topics.ackTopic(subscription.topicID)
+        if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
+        return properties
+    }
+
+    private func publish(topic: String, _ payload: ByteBuffer, qos: MQTTQoS, _ properties: MQTTProperties) async throws(DeliveryError) {
         do {
-            try await publisher.publish(topic: topic, payload: ByteBuffer(), qos: .atLeastOnce, retain: true, properties: MQTTProperties())
+            try await publisher.publish(topic: topic, payload: payload, qos: qos, retain: false, properties: properties)
         } catch {
-            onError("could not clear a retained message: \(error)")
+            throw Self.deliveryError(error)
         }
     }
 

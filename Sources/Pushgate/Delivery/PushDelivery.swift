@@ -10,6 +10,22 @@ public enum DeliveryError: Error, Hashable, Sendable {
     case tooLarge
     /// The broker refused it (e.g. not authorized).
     case rejected(String)
+    /// A Topic message could not be held durably: not accepted.
+    case notStored
+    /// Topic replacement needs acknowledgements, which an MQTT 3.1.1 connection cannot carry.
+    case replacementUnsupported
+    /// The subscription already has this many Topic messages outstanding.
+    case tooManyHeld(Int)
+}
+
+/// What acknowledging a message found (RFC 8030 §6.2).
+public enum Acknowledgement: Sendable, Equatable {
+    /// It was outstanding: now acknowledged (a held Topic message is released).
+    case acknowledged
+    /// Already acknowledged, or expired.
+    case gone
+    /// Never existed, or forgotten.
+    case unknown
 }
 
 /// Whether deliveries can succeed now (for `/readyz`).
@@ -31,8 +47,11 @@ public struct DeliveryStatus: Sendable, Hashable {
 public protocol PushDelivery: Sendable {
     /// Publishes and returns once the broker has the message.
     func deliver(_ message: PushMessage, to recipient: Recipient) async throws(DeliveryError)
-    /// A device acknowledged the message (RFC 8030 §6.2): a Topic message is not delivered again.
-    func acknowledge(_ id: MessageID) async
+    /// A device acknowledged the message (RFC 8030 §6.2; over MQTT, or `DELETE /m/<id>`): a held
+    /// Topic message is released and not sent again.
+    func acknowledge(_ id: MessageID) async throws(DeliveryError) -> Acknowledgement
+    /// The subscriptions were deleted: nothing held for them is sent again.
+    func forget(_ subscriptions: [Subscription]) async
     /// Where a subscription's device listens and acknowledges.
     func endpoints(for subscription: Subscription) -> DeviceEndpoints
     /// The connection's state.

@@ -27,17 +27,23 @@ public struct PushMessage: Sendable {
     public var topic: String?
     /// The body's content coding (`aes128gcm`), if it has a body.
     public var contentEncoding: String?
+    /// When the push service accepted it, seconds since 1970 (P-56).
+    public var acceptedAt: Int64
 
     /// Creates a message.
     public init(id: MessageID, body: ByteBuffer, ttl: Int, urgency: Urgency = .normal, topic: String? = nil,
-                contentEncoding: String? = nil) {
+                contentEncoding: String? = nil, acceptedAt: Int64) {
         self.id = id
         self.body = body
         self.ttl = ttl
         self.urgency = urgency
         self.topic = topic
         self.contentEncoding = contentEncoding
+        self.acceptedAt = acceptedAt
     }
+
+    /// When it expires, seconds since 1970.
+    public var expiresAt: Int64 { acceptedAt + Int64(ttl) }
 }
 
 /// Who receives a push.
@@ -52,6 +58,10 @@ public enum Recipient: Sendable {
 public struct DeviceEndpoints: Sendable, Hashable {
     /// The filter a device subscribes to for every message of the subscription.
     public var messageFilter: String
-    /// Where the device acknowledges a message.
+    /// Where the device acknowledges a message, and says "ready" for this subscription.
     public var acknowledgementTopic: String
+    /// The filter for every subscription of the set, if it is in one.
+    public var setFilter: String?
+    /// Where the device says "ready" for every subscription of the set.
+    public var setAcknowledgementTopic: String?
 }

@@ -1,20 +1,17 @@
-import Crypto
-import WebPush
-
 /// Where a subscription's messages go on the broker, and where devices acknowledge.
 ///
 /// ```
-/// <prefix>/<topicID>/<urgency>     messages (urgency: very-low, low, normal, high)
-/// <prefix>/<topicID>/<urgency>/t/<slot>
-///                                  messages with a Topic header, retained: one slot per Topic,
-///                                  named by a hash so the Topic value never reaches the device
-/// <prefix>/<topicID>/#             what a device subscribes to: every message (mqtt_topic)
-/// <prefix>/ack/<topicID>           acknowledgements from the device (MQTT 5 Response Topic)
+/// <prefix>/<set>/<subscription>/<urgency>   messages of a subscription in a set
+/// <prefix>/<set>/<subscription>/#           what the device subscribes to for it (mqtt_topic)
+/// <prefix>/<set>/#                          every member of the set, present and future (mqtt_set_topic)
+/// <prefix>/<subscription>/<urgency>         messages of a subscription made before sets existed
+/// <prefix>/ack/<subscription>               acknowledgements (the MQTT 5 Response Topic), and "ready"
+/// <prefix>/ack/<set>                        "ready" for every member of the set
 /// ```
-/// The urgency level lets a device choose what wakes it: subscribing to
-/// `<prefix>/<topicID>/high/#` only receives high-urgency messages (RFC 8030 §5.3 "monitoring with
-/// Urgency", done by the broker). `topicID` is random, so topics reveal nothing about devices or
-/// capability URLs; a 22-character token never equals `ack`.
+/// (Each `<…>` is that record's random topic id.) The urgency level lets a device choose what
+/// wakes it: `<prefix>/<set>/+/high/#` receives only high-urgency messages of every member (RFC
+/// 8030 §5.3 "monitoring with Urgency", done by the broker). Topic ids are random, so topics
+/// reveal nothing about devices or capability URLs; a 22-character id never equals `ack`.
 public struct TopicScheme: Sendable {
     /// The first topic level(s), `mqtt.topic_prefix`.
     public let prefix: String
@@ -22,34 +19,46 @@ public struct TopicScheme: Sendable {
     /// Creates a scheme under `prefix`.
     public init(prefix: String) { self.prefix = prefix }
 
-    /// The filter a device subscribes to for all of a subscription's messages.
-    public func deviceFilter(_ topicID: TopicID) -> String { "\(prefix)/\(topicID.rawValue)/#" }
+    /// The levels every topic of a subscription starts with.
+    private func base(_ topicID: TopicID, set setTopicID: TopicID?) -> String {
+        if let setTopicID { return "\(prefix)/\(setTopicID.rawValue)/\(topicID.rawValue)" }
+        return "\(prefix)/\(topicID.rawValue)"
+    }
+
+    private func base(_ subscription: Subscription) -> String { base(subscription.topicID, set: subscription.set?.topicID) }
 
     /// The topic a message of this urgency is published to.
-    public func messageTopic(_ topicID: TopicID, urgency: Urgency) -> String {
-        "\(prefix)/\(topicID.rawValue)/\(urgency.rawValue)"
+    public func messageTopic(_ subscription: Subscription, urgency: Urgency) -> String {
+        messageTopic(subscription.topicID, set: subscription.set?.topicID, urgency: urgency)
     }
 
-    /// The retained slot of a Topic (RFC 8030 §5.4) at an urgency.
-    public func replacementTopic(_ topicID: TopicID, urgency: Urgency, slot: String) -> String {
-        "\(messageTopic(topicID, urgency: urgency))/t/\(slot)"
+    /// The same, from the topic ids alone (held messages keep only those).
+    public func messageTopic(_ topicID: TopicID, set setTopicID: TopicID?, urgency: Urgency) -> String {
+        "\(base(topicID, set: setTopicID))/\(urgency.rawValue)"
     }
 
-    /// The slot name of a Topic value: 16 base64url characters of SHA-256 over the subscription's
-    /// topic id and the Topic, so equal Topics of different subscriptions do not correlate.
-    public static func slot(for topic: String, of topicID: TopicID) -> String {
-        let digest = SHA256.hash(data: Array(topicID.rawValue.utf8) + [0] + Array(topic.utf8))
-        return String(Base64URL.encode(digest).prefix(16))
-    }
+    /// The filter a device subscribes to for all of a subscription's messages.
+    public func deviceFilter(_ subscription: Subscription) -> String { "\(base(subscription))/#" }
 
-    /// Where a subscription's device listens and acknowledges.
-    public func endpoints(_ topicID: TopicID) -> DeviceEndpoints {
-        DeviceEndpoints(messageFilter: deviceFilter(topicID), acknowledgementTopic: ackTopic(topicID))
-    }
+    /// The filter for every message of every member of a set.
+    public func setFilter(_ set: SubscriptionSet) -> String { "\(prefix)/\(set.topicID.rawValue)/#" }
 
-    /// The topic a device acknowledges on.
+    /// The topic a device acknowledges on, and says "ready" on (`topicID`: a subscription's or a set's).
     public func ackTopic(_ topicID: TopicID) -> String { "\(prefix)/ack/\(topicID.rawValue)" }
 
     /// The filter Pushgate subscribes to for every device's acknowledgements.
     public var ackFilter: String { "\(prefix)/ack/+" }
+
+    /// The topic id in an acknowledgement topic, if `topic` is one.
+    public func topicID(inAckTopic topic: String) -> TopicID? {
+        let head = "\(prefix)/ack/"
+        guard topic.hasPrefix(head) else { return nil }
+        return TopicID(topic.dropFirst(head.count))
+    }
+
+    /// Where a subscription's device listens and acknowledges.
+    public func endpoints(_ subscription: Subscription) -> DeviceEndpoints {
+        DeviceEndpoints(messageFilter: deviceFilter(subscription), acknowledgementTopic: ackTopic(subscription.topicID),
+                        setFilter: subscription.set.map(setFilter), setAcknowledgementTopic: subscription.set.map { ackTopic($0.topicID) })
+    }
 }

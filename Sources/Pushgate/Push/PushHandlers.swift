@@ -3,7 +3,8 @@ import Logging
 import NIOHTTP1
 import WebPush
 
-/// RFC 8030 for single subscriptions: subscribe (§4, RFC 8292 §4), push (§5), delete (§7.3).
+/// RFC 8030 for single subscriptions: subscribe (§4, §4.1 sets, RFC 8292 §4), push (§5),
+/// acknowledge (§6.2), delete (§7.3, §7.3.1).
 struct PushHandlers: Sendable {
     let policy: PushPolicy
     let registry: Registry
@@ -16,12 +17,31 @@ struct PushHandlers: Sendable {
     func subscribe(_ request: APIRequest) async throws(APIError) -> APIResponse {
         try checkSubscribeToken(request)
         let restrictionKey = try Self.restrictionKey(request)
-        let subscription = Subscription.make(restrictionKey: restrictionKey, now: policy.now)
-        try await persisting(logger) { try await registry.add(subscription) }
+        let requestedSet = try requestedSet(request)
+        let now = policy.now
+        // P-14: the set the request names, read inside the registry's write so a set deleted
+        // meanwhile is not joined (P-15: 400); without one, a new set of its own (P-13).
+        let subscription = try await persisting(logger) {
+            try await registry.addSubscription { registry throws(APIError) in
+                guard let requestedSet else { return .make(restrictionKey: restrictionKey, now: now, set: .make(now: now)) }
+                guard let set = registry.set(id: requestedSet) else { throw .invalidSet }
+                return .make(restrictionKey: restrictionKey, now: now, set: set)
+            }
+        }
         let body = SubscriptionCreatedBody(subscription, urls: urls, endpoints: delivery.endpoints(for: subscription))
-        logger.debug("subscription created", metadata: ["restricted": "\(restrictionKey != nil)"])
-        return .created(location: body.subscription, push: body.endpoint, body: body,
-                        links: ["<\(urls.url(.listService))>; rel=\"urn:ietf:params:push:multi\""])
+        logger.debug("subscription created", metadata: ["restricted": "\(restrictionKey != nil)", "joined_set": "\(requestedSet != nil)"])
+        var links = ["<\(urls.url(.listService))>; rel=\"urn:ietf:params:push:multi\""]
+        if let set = body.set { links.append("<\(set)>; rel=\"urn:ietf:params:push:set\"") }
+        return .created(location: body.subscription, push: body.endpoint, body: body, links: links)
+    }
+
+    /// The set a subscribe request names in `Link: <…>; rel="urn:ietf:params:push:set"`: one, and
+    /// one of this service's set URLs, or 400 (P-15).
+    private func requestedSet(_ request: APIRequest) throws(APIError) -> SetID? {
+        let targets = LinkHeader.targets("urn:ietf:params:push:set", in: request.headers)
+        guard !targets.isEmpty else { return nil }
+        guard targets.count == 1, let id = urls.identifier(.subscriptionSet, in: targets[0]) else { throw .invalidSet }
+        return id
     }
 
     /// With `access.subscribe_tokens` set, `Authorization: Bearer <one of them>`.
@@ -65,9 +85,35 @@ struct PushHandlers: Sendable {
 
     func unsubscribe(_ request: APIRequest, id: SubscriptionID) async throws(APIError) -> APIResponse {
         let now = policy.now
-        let removed = try await persisting(logger) { try await registry.remove(id: id, now: now) }
-        guard removed != nil else { throw .notFound }
+        guard let removed = try await persisting(logger, { try await registry.remove(id: id, now: now) }) else { throw .notFound }
+        await delivery.forget([removed])
         return APIResponse(status: .noContent)
+    }
+
+    /// P-69: deleting a set deletes every subscription in it.
+    func deleteSet(_ request: APIRequest, id: SetID) async throws(APIError) -> APIResponse {
+        let now = policy.now
+        guard let removed = try await persisting(logger, { try await registry.removeSet(id: id, now: now) }) else { throw .notFound }
+        await delivery.forget(removed)
+        return APIResponse(status: .noContent)
+    }
+
+    // MARK: Acknowledge
+
+    /// RFC 8030 §6.2: `DELETE` on the message resource is the acknowledgement; the same as the
+    /// device's MQTT acknowledgement.
+    func acknowledge(_ request: APIRequest, id: MessageID) async throws(APIError) -> APIResponse {
+        let outcome: Acknowledgement
+        do {
+            outcome = try await delivery.acknowledge(id)
+        } catch {
+            throw APIError(error)
+        }
+        switch outcome {
+        case .acknowledged: return APIResponse(status: .noContent)
+        case .gone: throw .messageGone
+        case .unknown: throw .notFound
+        }
     }
 
     // MARK: Push

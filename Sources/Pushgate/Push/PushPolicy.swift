@@ -18,10 +18,12 @@ struct PushPolicy: Sendable {
         var contentEncoding: String?
         /// The verified VAPID key, when the request carried one.
         var vapidKey: VAPIDPublicKey?
+        /// When it was accepted, seconds since 1970.
+        var acceptedAt: Int64
 
         /// The message to deliver, with a fresh id.
         func message(body: ByteBuffer, id: MessageID = .random()) -> PushMessage {
-            PushMessage(id: id, body: body, ttl: ttl, urgency: urgency, topic: topic, contentEncoding: contentEncoding)
+            PushMessage(id: id, body: body, ttl: ttl, urgency: urgency, topic: topic, contentEncoding: contentEncoding, acceptedAt: acceptedAt)
         }
     }
 
@@ -43,8 +45,12 @@ struct PushPolicy: Sendable {
             }
         }
         let key = try checkVAPID(request, restrictionKey: restrictionKey, required: vapidRequired, keyID: keyID)
+        // P-39: a receipt subscription that cannot be honoured is refused, not ignored. None
+        // exists yet (receipts are not built), so any is invalid.
+        if !LinkHeader.targets("urn:ietf:params:push:receipt", in: request.headers).isEmpty { throw .invalidReceiptSubscription }
         // P-24: a longer TTL is shortened, and the applied value echoed.
-        return Validated(ttl: min(requestedTTL, settings.maxTTLSeconds), urgency: urgency, topic: topic, contentEncoding: coding, vapidKey: key)
+        return Validated(ttl: min(requestedTTL, settings.maxTTLSeconds), urgency: urgency, topic: topic, contentEncoding: coding,
+                         vapidKey: key, acceptedAt: now)
     }
 
     /// V-05..V-20: required on restricted subscriptions (401 absent / 403 invalid), verified when

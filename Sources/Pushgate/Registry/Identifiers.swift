@@ -63,6 +63,8 @@ public enum MessageKind: IdentifierKind { public static var name: String { "mess
 public enum ListKind: IdentifierKind { public static var name: String { "list" } }
 /// A list's push resource (`/lp/<token>`).
 public enum ListPushTokenKind: IdentifierKind { public static var name: String { "list-push" } }
+/// A subscription set (`/set/<id>`, RFC 8030 §4.1).
+public enum SetKind: IdentifierKind { public static var name: String { "set" } }
 /// An admin broadcast route's push resource (`/r/<token>`), derived, not drawn.
 public enum BroadcastTokenKind: IdentifierKind { public static var name: String { "broadcast" } }
 
@@ -78,6 +80,8 @@ public typealias MessageID = Identifier<MessageKind>
 public typealias ListID = Identifier<ListKind>
 /// `/lp/<token>`.
 public typealias ListPushToken = Identifier<ListPushTokenKind>
+/// `/set/<id>`.
+public typealias SetID = Identifier<SetKind>
 /// `/r/<token>`.
 public typealias BroadcastToken = Identifier<BroadcastTokenKind>
 

@@ -40,7 +40,7 @@ public final class Registry: Sendable {
     public func lookup(pushToken: PushToken) -> Lookup {
         index.withLockedValue { index in
             if let subscription = index.subscriptionsByPushToken[pushToken] { return .active(subscription) }
-            return index.deletedPushTokens.contains(pushToken) ? .deleted : .unknown
+            return index.deletedPushTokens[pushToken] != nil ? .deleted : .unknown
         }
     }
 
@@ -51,6 +51,11 @@ public final class Registry: Sendable {
 
     /// Live subscriptions.
     public var count: Int { index.withLockedValue { $0.subscriptionsByID.count } }
+
+    /// The live subscription set with this id.
+    public func set(id: SetID) -> SubscriptionSet? {
+        index.withLockedValue { $0.sets[id] }
+    }
 
     /// Whether `pushToken` names a live subscription.
     public func isSubscription(pushToken: PushToken) -> Bool {
@@ -98,10 +103,43 @@ public final class Registry: Sendable {
         try await writes.withLock {
             guard let subscription = self.subscription(id: id) else { return nil }
             try await store.markDeleted(id: id, at: now)
-            index.withLockedValue { $0.delete(subscription) }
+            index.withLockedValue { $0.delete(subscription, at: now) }
             return subscription
         }
     }
+
+    /// Stores a new subscription that `make` builds inside the critical section (so the set it
+    /// joins cannot be deleted meanwhile); what `make` throws is rethrown and nothing is written.
+    public func addSubscription(_ make: (Registry) throws -> Subscription) async throws -> Subscription {
+        try await writes.withLock {
+            let subscription = try make(self)
+            try await store.insert(subscription)
+            index.withLockedValue { $0.insert(subscription) }
+            return subscription
+        }
+    }
+
+    /// Deletes a set and every subscription in it durably; returns them, or `nil` if there was
+    /// no such set.
+    public func removeSet(id: SetID, now: Int64) async throws -> [Subscription]? {
+        try await writes.withLock {
+            guard self.set(id: id) != nil else { return nil }
+            try await store.deleteSet(id: id, at: now)
+            return index.withLockedValue { $0.deleteSet(id: id, at: now) }
+        }
+    }
+
+    /// Forgets subscriptions deleted before `time`: their push URLs answer 404 instead of 410
+    /// from then on, and their memory is freed.
+    public func purgeDeleted(before time: Int64) async throws {
+        try await writes.withLock {
+            try await store.purgeDeleted(before: time)
+            index.withLockedValue { $0.purgeDeleted(before: time) }
+        }
+    }
+
+    /// How many deleted subscriptions are remembered.
+    public var deletedCount: Int { index.withLockedValue { $0.deletedPushTokens.count } }
 
     /// Stores a new list durably, then indexes it. `make` builds it inside the critical section,
     /// so a limit it enforces (lists per key, members that must exist) cannot be passed by

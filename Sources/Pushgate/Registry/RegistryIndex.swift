@@ -8,7 +8,12 @@ import WebPush
 struct RegistryIndex: Sendable {
     private(set) var subscriptionsByPushToken: [PushToken: Subscription] = [:]
     private(set) var subscriptionsByID: [SubscriptionID: Subscription] = [:]
-    private(set) var deletedPushTokens: Set<PushToken> = []
+    /// Deleted subscriptions' push tokens, with when (purged after `storage.deleted_retention_days`).
+    private(set) var deletedPushTokens: [PushToken: Int64] = [:]
+    private(set) var sets: [SetID: SubscriptionSet] = [:]
+    private(set) var setsByTopicID: [TopicID: SetID] = [:]
+    /// set → its live members.
+    private(set) var setMembers: [SetID: Set<SubscriptionID>] = [:]
     private(set) var lists: [ListID: PushList] = [:]
     private(set) var listIDsByPushToken: [ListPushToken: ListID] = [:]
     /// member push token → ids of the lists it is in.
@@ -20,8 +25,9 @@ struct RegistryIndex: Sendable {
     init(_ snapshot: RegistrySnapshot) {
         subscriptionsByPushToken.reserveCapacity(snapshot.subscriptions.count)
         subscriptionsByID.reserveCapacity(snapshot.subscriptions.count)
+        for set in snapshot.sets { insert(set) }
         for subscription in snapshot.subscriptions { insert(subscription) }
-        deletedPushTokens = Set(snapshot.deletedPushTokens)
+        deletedPushTokens = snapshot.deletedPushTokens
         for list in snapshot.lists { insert(list) }
     }
 
@@ -30,17 +36,43 @@ struct RegistryIndex: Sendable {
     mutating func insert(_ subscription: Subscription) {
         subscriptionsByPushToken[subscription.pushToken] = subscription
         subscriptionsByID[subscription.id] = subscription
+        if let set = subscription.set {
+            if sets[set.id] == nil { insert(set) }
+            setMembers[set.id, default: []].insert(subscription.id)
+        }
     }
 
-    /// Forgets a subscription, remembers its push token as deleted (410), and removes it from
-    /// every list it was in.
-    mutating func delete(_ subscription: Subscription) {
+    /// Forgets a subscription, remembers its push token as deleted (410) since `time`, and removes
+    /// it from every list and its set.
+    mutating func delete(_ subscription: Subscription, at time: Int64) {
         subscriptionsByID[subscription.id] = nil
         subscriptionsByPushToken[subscription.pushToken] = nil
-        deletedPushTokens.insert(subscription.pushToken)
+        deletedPushTokens[subscription.pushToken] = time
+        if let set = subscription.set { setMembers[set.id]?.remove(subscription.id) }
         for listID in listIDsByMember.removeValue(forKey: subscription.pushToken) ?? [] {
             lists[listID]?.members[subscription.pushToken] = nil
         }
+    }
+
+    /// Forgets the tombstones of subscriptions deleted before `time`.
+    mutating func purgeDeleted(before time: Int64) {
+        deletedPushTokens = deletedPushTokens.filter { $0.value >= time }
+    }
+
+    // MARK: Sets
+
+    mutating func insert(_ set: SubscriptionSet) {
+        sets[set.id] = set
+        setsByTopicID[set.topicID] = set.id
+    }
+
+    /// Deletes a set and every member; returns the members.
+    mutating func deleteSet(id: SetID, at time: Int64) -> [Subscription] {
+        guard let set = sets.removeValue(forKey: id) else { return [] }
+        setsByTopicID[set.topicID] = nil
+        let members = (setMembers.removeValue(forKey: id) ?? []).compactMap { subscriptionsByID[$0] }
+        for member in members { delete(member, at: time) }
+        return members
     }
 
     // MARK: Lists

@@ -1,19 +1,23 @@
 /// Durable storage behind the ``Registry``. The registry serves every lookup from memory and
 /// writes through to the store before it answers, so a store only needs to load everything at
-/// start-up and persist changes. SQLite implements it here; a networked database (for several
-/// Pushgate instances) can implement it later. The registry serializes its writes, so a store
-/// never sees two of them at once from one ``Registry``.
-public protocol RegistryStore: Sendable {
-    /// Everything stored: live subscriptions, and push tokens of deleted ones (so pushes to
-    /// them get 410 rather than 404).
+/// start-up and persist changes. SQLite implements it here. The registry serializes its writes,
+/// so a store never sees two of them at once from one ``Registry``. It also keeps the held Topic
+/// messages of ``MQTTDelivery`` (``HeldMessageStore``), since deleting a subscription drops them.
+public protocol RegistryStore: HeldMessageStore {
+    /// Everything stored: live subscriptions and sets, push tokens of deleted subscriptions (so
+    /// pushes to them get 410 rather than 404, until purged), lists.
     func load() async throws -> RegistrySnapshot
-    /// Persists a new subscription; returns once it is durable.
+    /// Persists a new subscription (and its set, if the set is new); returns once it is durable.
     func insert(_ subscription: Subscription) async throws
     /// Persists many new subscriptions in one transaction (`pushgate admin create-subscriptions`).
     func insert(batch subscriptions: [Subscription]) async throws
-    /// Marks a subscription deleted and removes it from every list, in one atomic write;
-    /// returns once it is durable.
+    /// Marks a subscription deleted, removes it from every list and drops its held messages, in
+    /// one atomic write; returns once it is durable.
     func markDeleted(id: SubscriptionID, at time: Int64) async throws
+    /// Deletes a set and every subscription in it, as ``markDeleted(id:at:)`` does, atomically.
+    func deleteSet(id: SetID, at time: Int64) async throws
+    /// Forgets subscriptions and sets deleted before `time` (their push URLs then answer 404).
+    func purgeDeleted(before time: Int64) async throws
     /// Persists a new list with its members, atomically.
     func insertList(_ list: PushList) async throws
     /// Applies membership changes to a list, atomically.
@@ -21,7 +25,7 @@ public protocol RegistryStore: Sendable {
     /// Deletes a list and its memberships.
     func deleteList(id: ListID) async throws
     /// The installation's 32-octet secret, created at random on first use and the same ever
-    /// after (route push URLs are derived from it; see ``BroadcastTokenDerivation``).
+    /// after (broadcast push URLs and Topic slots are derived from it).
     func installationSecret() async throws -> [UInt8]
     /// Closes the store.
     func close() async throws
@@ -31,15 +35,19 @@ public protocol RegistryStore: Sendable {
 public struct RegistrySnapshot: Sendable {
     /// Live subscriptions.
     public var subscriptions: [Subscription]
-    /// Push tokens of deleted subscriptions.
-    public var deletedPushTokens: [PushToken]
+    /// Push tokens of deleted subscriptions, with when they were deleted.
+    public var deletedPushTokens: [PushToken: Int64]
+    /// Live subscription sets.
+    public var sets: [SubscriptionSet]
     /// Lists, with their members.
     public var lists: [PushList]
 
     /// Creates a snapshot.
-    public init(subscriptions: [Subscription] = [], deletedPushTokens: [PushToken] = [], lists: [PushList] = []) {
+    public init(subscriptions: [Subscription] = [], deletedPushTokens: [PushToken: Int64] = [:], sets: [SubscriptionSet] = [],
+                lists: [PushList] = []) {
         self.subscriptions = subscriptions
         self.deletedPushTokens = deletedPushTokens
+        self.sets = sets
         self.lists = lists
     }
 }

@@ -8,14 +8,27 @@ import WebPush
 /// The registry in one SQLite file (sqlite-nio, which bundles SQLite and runs it on NIO's
 /// thread pool).
 ///
-/// WAL journal with `synchronous=FULL`: a write has reached the disk when ``insert(_:)``
-/// returns, which is what lets a subscribe answer 201.
+/// WAL journal with `synchronous=FULL`: a write has reached the disk when it returns, which is
+/// what lets a subscribe answer 201. The schema is versioned (`PRAGMA user_version`); opening
+/// migrates an older file in one transaction and refuses a newer one.
 public final class SQLiteRegistryStore: RegistryStore {
+    /// The schema version this build writes.
+    public static let schemaVersion = 4
+
     private let connection: SQLiteConnection
     /// Serializes writes, so a transaction's statements are never interleaved with others.
     private let writes = AsyncMutex()
     /// The database file.
     public let path: String
+
+    /// The file was written by a newer Pushgate.
+    public struct NewerSchema: Error, CustomStringConvertible {
+        /// The file's version.
+        public let found: Int
+        public var description: String {
+            "the registry database has schema version \(found), newer than this Pushgate's \(SQLiteRegistryStore.schemaVersion): run the newer version, or restore a backup"
+        }
+    }
 
     private init(connection: SQLiteConnection, path: String) {
         self.connection = connection
@@ -26,7 +39,12 @@ public final class SQLiteRegistryStore: RegistryStore {
     public static func open(path: String, logger: Logger = Logger(label: "pushgate.store")) async throws -> SQLiteRegistryStore {
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         let store = SQLiteRegistryStore(connection: connection, path: path)
-        try await store.migrate()
+        do {
+            try await store.migrate()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
         return store
     }
 
@@ -34,39 +52,59 @@ public final class SQLiteRegistryStore: RegistryStore {
         try await connection.query(sql, binds) { _ in }
     }
 
+    /// Rows of a query, read as values (sqlite-nio calls back per row).
+    private func rows<Row: Sendable>(_ sql: String, _ binds: [SQLiteData] = [], _ read: @escaping @Sendable (SQLiteRow) -> Row?) async throws -> [Row] {
+        let rows = NIOLockedValueBox<[Row]>([])
+        try await connection.query(sql, binds) { row in
+            if let value = read(row) { rows.withLockedValue { $0.append(value) } }
+        }
+        return rows.withLockedValue { $0 }
+    }
+
+    // MARK: Schema
+
     private func migrate() async throws {
         try await execute("PRAGMA journal_mode=WAL")
         try await execute("PRAGMA synchronous=FULL")
-        try await execute("""
-            CREATE TABLE IF NOT EXISTS subscriptions (
-                id TEXT PRIMARY KEY,
-                push_token TEXT NOT NULL UNIQUE,
-                topic_id TEXT NOT NULL UNIQUE,
-                restriction_key BLOB,
-                created_at INTEGER NOT NULL,
-                deleted_at INTEGER
-            )
-            """)
-        try await execute("""
-            CREATE TABLE IF NOT EXISTS lists (
-                id TEXT PRIMARY KEY,
-                push_token TEXT NOT NULL UNIQUE,
-                creator_key BLOB NOT NULL,
-                created_at INTEGER NOT NULL
-            )
-            """)
-        try await execute("""
-            CREATE TABLE IF NOT EXISTS list_members (
-                list_id TEXT NOT NULL REFERENCES lists(id) ON DELETE CASCADE,
-                member_token TEXT NOT NULL,
-                expires_at INTEGER,
-                encrypted_key TEXT,
-                PRIMARY KEY (list_id, member_token)
-            )
-            """)
-        try await execute("CREATE INDEX IF NOT EXISTS list_members_by_member ON list_members(member_token)")
-        try await execute("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
-        try await execute("PRAGMA user_version = 3")
+        let version = try await rows("PRAGMA user_version") { $0.column("user_version")?.integer }.first ?? 0
+        guard version <= Self.schemaVersion else { throw NewerSchema(found: version) }
+        guard version < Self.schemaVersion else { return }
+        try await transaction {
+            // Version 3: subscriptions, lists, the installation secret. Earlier files had subsets
+            // of these tables, so each is created only if missing.
+            try await execute("""
+                CREATE TABLE IF NOT EXISTS subscriptions (
+                    id TEXT PRIMARY KEY, push_token TEXT NOT NULL UNIQUE, topic_id TEXT NOT NULL UNIQUE,
+                    restriction_key BLOB, created_at INTEGER NOT NULL, deleted_at INTEGER)
+                """)
+            try await execute("""
+                CREATE TABLE IF NOT EXISTS lists (
+                    id TEXT PRIMARY KEY, push_token TEXT NOT NULL UNIQUE, creator_key BLOB NOT NULL, created_at INTEGER NOT NULL)
+                """)
+            try await execute("""
+                CREATE TABLE IF NOT EXISTS list_members (
+                    list_id TEXT NOT NULL REFERENCES lists(id) ON DELETE CASCADE, member_token TEXT NOT NULL,
+                    expires_at INTEGER, encrypted_key TEXT, PRIMARY KEY (list_id, member_token))
+                """)
+            try await execute("CREATE INDEX IF NOT EXISTS list_members_by_member ON list_members(member_token)")
+            try await execute("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL)")
+            if version < 4 {
+                // Version 4: subscription sets, held Topic messages, tombstone purging.
+                try await execute("""
+                    CREATE TABLE sets (id TEXT PRIMARY KEY, topic_id TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, deleted_at INTEGER)
+                    """)
+                try await execute("ALTER TABLE subscriptions ADD COLUMN set_id TEXT REFERENCES sets(id)")
+                try await execute("CREATE INDEX subscriptions_by_set ON subscriptions(set_id)")
+                try await execute("CREATE INDEX subscriptions_by_deletion ON subscriptions(deleted_at)")
+                try await execute("""
+                    CREATE TABLE held_messages (
+                        id TEXT PRIMARY KEY, topic_id TEXT NOT NULL, set_topic_id TEXT, slot TEXT NOT NULL, urgency TEXT NOT NULL,
+                        content_encoding TEXT, encrypted_key TEXT, accepted_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+                        body BLOB NOT NULL, UNIQUE (topic_id, slot))
+                    """)
+            }
+            try await execute("PRAGMA user_version = \(Self.schemaVersion)")
+        }
     }
 
     /// Runs `body` as one transaction, serialized with every other write.
@@ -83,23 +121,38 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
+    // MARK: Load
+
     public func load() async throws -> RegistrySnapshot {
-        let rows = NIOLockedValueBox(RegistrySnapshot())
-        try await connection.query("SELECT id, push_token, topic_id, restriction_key, created_at, deleted_at FROM subscriptions", []) { row in
+        let sets = try await rows("SELECT id, topic_id, created_at, deleted_at FROM sets") { row -> (SubscriptionSet, deleted: Bool)? in
+            guard let id = row.column("id")?.string, let topicID = row.column("topic_id")?.string,
+                  let createdAt = row.column("created_at")?.integer
+            else { return nil }
+            return (SubscriptionSet(id: SetID(trusted: id), topicID: TopicID(trusted: topicID), createdAt: Int64(createdAt)),
+                    row.column("deleted_at")?.integer != nil)
+        }
+        let setsByID = Dictionary(sets.map { ($0.0.id, $0.0) }, uniquingKeysWith: { first, _ in first })
+        enum Row: Sendable {
+            case live(Subscription)
+            case deleted(PushToken, at: Int64)
+        }
+        let subscriptions = try await rows("SELECT id, push_token, topic_id, restriction_key, created_at, deleted_at, set_id FROM subscriptions") { row -> Row? in
             guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string.map(PushToken.init(trusted:)),
                   let topicID = row.column("topic_id")?.string, let createdAt = row.column("created_at")?.integer
-            else { return }
-            if row.column("deleted_at")?.integer != nil {
-                rows.withLockedValue { $0.deletedPushTokens.append(pushToken) }
-                return
+            else { return nil }
+            if let deletedAt = row.column("deleted_at")?.integer { return .deleted(pushToken, at: Int64(deletedAt)) }
+            let key = row.column("restriction_key")?.blob.flatMap { try? VAPIDPublicKey(base64URL: Base64URL.encode($0.readableBytesView)) }
+            let set = row.column("set_id")?.string.flatMap { setsByID[SetID(trusted: $0)] }
+            return .live(Subscription(id: SubscriptionID(trusted: id), pushToken: pushToken, topicID: TopicID(trusted: topicID),
+                                      restrictionKey: key, createdAt: Int64(createdAt), set: set))
+        }
+        var snapshot = RegistrySnapshot(sets: sets.filter { !$0.deleted }.map(\.0))
+        snapshot.subscriptions.reserveCapacity(subscriptions.count)
+        for row in subscriptions {
+            switch row {
+            case .live(let subscription): snapshot.subscriptions.append(subscription)
+            case .deleted(let token, let time): snapshot.deletedPushTokens[token] = time
             }
-            var key: VAPIDPublicKey?
-            if let blob = row.column("restriction_key")?.blob {
-                key = try? VAPIDPublicKey(base64URL: Base64URL.encode(blob.readableBytesView))
-            }
-            let subscription = Subscription(id: SubscriptionID(trusted: id), pushToken: pushToken, topicID: TopicID(trusted: topicID),
-                                            restrictionKey: key, createdAt: Int64(createdAt))
-            rows.withLockedValue { $0.subscriptions.append(subscription) }
         }
         let lists = NIOLockedValueBox([ListID: PushList]())
         try await connection.query("SELECT id, push_token, creator_key, created_at FROM lists", []) { row in
@@ -118,10 +171,77 @@ public final class SQLiteRegistryStore: RegistryStore {
                                          encryptedKey: row.column("encrypted_key")?.string)
             lists.withLockedValue { $0[ListID(trusted: listID)]?.members[PushToken(trusted: token)] = member }
         }
-        var snapshot = rows.withLockedValue { $0 }
         snapshot.lists = Array(lists.withLockedValue { $0 }.values)
         return snapshot
     }
+
+    // MARK: Subscriptions and sets
+
+    public func insert(_ subscription: Subscription) async throws {
+        try await transaction {
+            if let set = subscription.set {
+                try await execute("INSERT OR IGNORE INTO sets (id, topic_id, created_at) VALUES (?, ?, ?)",
+                                  [.text(set.id.rawValue), .text(set.topicID.rawValue), .integer(Int(set.createdAt))])
+            }
+            try await insertRows(CollectionOfOne(subscription))
+        }
+    }
+
+    public func insert(batch subscriptions: [Subscription]) async throws {
+        try await transaction {
+            // Many rows per statement: a million single-row statements spend their time in the
+            // round trips to SQLite's thread, not in SQLite.
+            for chunk in stride(from: 0, to: subscriptions.count, by: Self.rowsPerStatement) {
+                try await insertRows(subscriptions[chunk..<min(chunk + Self.rowsPerStatement, subscriptions.count)])
+            }
+        }
+    }
+
+    private static let rowsPerStatement = 200
+
+    private func insertRows(_ subscriptions: some Collection<Subscription>) async throws {
+        var binds: [SQLiteData] = []
+        binds.reserveCapacity(subscriptions.count * 6)
+        for subscription in subscriptions {
+            binds += [.text(subscription.id.rawValue), .text(subscription.pushToken.rawValue), .text(subscription.topicID.rawValue),
+                      subscription.restrictionKey.map { .blob(ByteBuffer(bytes: $0.rawBytes)) } ?? .null, .integer(Int(subscription.createdAt)),
+                      subscription.set.map { .text($0.id.rawValue) } ?? .null]
+        }
+        let values = Array(repeating: "(?, ?, ?, ?, ?, ?)", count: subscriptions.count).joined(separator: ", ")
+        try await execute("INSERT INTO subscriptions (id, push_token, topic_id, restriction_key, created_at, set_id) VALUES \(values)", binds)
+    }
+
+    public func markDeleted(id: SubscriptionID, at time: Int64) async throws {
+        try await transaction {
+            try await deleteSubscriptions(where: "id = ?", [.text(id.rawValue)], at: time)
+        }
+    }
+
+    public func deleteSet(id: SetID, at time: Int64) async throws {
+        try await transaction {
+            try await deleteSubscriptions(where: "set_id = ? AND deleted_at IS NULL", [.text(id.rawValue)], at: time)
+            try await execute("UPDATE sets SET deleted_at = ? WHERE id = ?", [.integer(Int(time)), .text(id.rawValue)])
+        }
+    }
+
+    /// Marks subscriptions deleted, and removes them from every list and their held messages.
+    private func deleteSubscriptions(where condition: String, _ binds: [SQLiteData], at time: Int64) async throws {
+        try await execute("DELETE FROM list_members WHERE member_token IN (SELECT push_token FROM subscriptions WHERE \(condition))", binds)
+        try await execute("DELETE FROM held_messages WHERE topic_id IN (SELECT topic_id FROM subscriptions WHERE \(condition))", binds)
+        try await execute("UPDATE subscriptions SET deleted_at = ?, restriction_key = NULL WHERE \(condition)", [.integer(Int(time))] + binds)
+    }
+
+    public func purgeDeleted(before time: Int64) async throws {
+        try await transaction {
+            try await execute("DELETE FROM subscriptions WHERE deleted_at IS NOT NULL AND deleted_at < ?", [.integer(Int(time))])
+            try await execute("""
+                DELETE FROM sets WHERE deleted_at IS NOT NULL AND deleted_at < ?
+                AND NOT EXISTS (SELECT 1 FROM subscriptions WHERE subscriptions.set_id = sets.id)
+                """, [.integer(Int(time))])
+        }
+    }
+
+    // MARK: Lists
 
     public func insertList(_ list: PushList) async throws {
         try await transaction {
@@ -156,45 +276,50 @@ public final class SQLiteRegistryStore: RegistryStore {
         )
     }
 
-    public func insert(_ subscription: Subscription) async throws {
-        try await writes.withLock { try await insertRow(subscription) }
+    // MARK: Held messages
+
+    public func hold(_ message: HeldMessage) async throws {
+        try await transaction {
+            // REPLACE drops the row of the same (topic_id, slot): the replaced message.
+            try await execute("""
+                INSERT OR REPLACE INTO held_messages
+                (id, topic_id, set_topic_id, slot, urgency, content_encoding, encrypted_key, accepted_at, expires_at, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, [.text(message.id.rawValue), .text(message.topicID.rawValue), message.setTopicID.map { .text($0.rawValue) } ?? .null,
+                      .text(message.slot), .text(message.urgency.rawValue), message.contentEncoding.map { .text($0) } ?? .null,
+                      message.encryptedKey.map { .text($0) } ?? .null, .integer(Int(message.acceptedAt)), .integer(Int(message.expiresAt)),
+                      .blob(message.body)])
+        }
     }
 
-    public func insert(batch subscriptions: [Subscription]) async throws {
+    public func release(_ ids: [MessageID]) async throws {
+        guard !ids.isEmpty else { return }
         try await transaction {
-            // Many rows per statement: a million single-row statements spend their time in the
-            // round trips to SQLite's thread, not in SQLite.
-            for chunk in stride(from: 0, to: subscriptions.count, by: Self.rowsPerStatement) {
-                try await insertRows(subscriptions[chunk..<min(chunk + Self.rowsPerStatement, subscriptions.count)])
+            for chunk in stride(from: 0, to: ids.count, by: Self.rowsPerStatement) {
+                let part = ids[chunk..<min(chunk + Self.rowsPerStatement, ids.count)]
+                try await execute("DELETE FROM held_messages WHERE id IN (\(Array(repeating: "?", count: part.count).joined(separator: ", ")))",
+                                  part.map { .text($0.rawValue) })
             }
         }
     }
 
-    private static let rowsPerStatement = 200
-
-    private func insertRow(_ subscription: Subscription) async throws {
-        try await insertRows(CollectionOfOne(subscription))
-    }
-
-    private func insertRows(_ subscriptions: some Collection<Subscription>) async throws {
-        var binds: [SQLiteData] = []
-        binds.reserveCapacity(subscriptions.count * 5)
-        for subscription in subscriptions {
-            binds += [.text(subscription.id.rawValue), .text(subscription.pushToken.rawValue), .text(subscription.topicID.rawValue),
-                      subscription.restrictionKey.map { .blob(ByteBuffer(bytes: $0.rawBytes)) } ?? .null, .integer(Int(subscription.createdAt))]
-        }
-        let values = Array(repeating: "(?, ?, ?, ?, ?)", count: subscriptions.count).joined(separator: ", ")
-        try await execute("INSERT INTO subscriptions (id, push_token, topic_id, restriction_key, created_at) VALUES \(values)", binds)
-    }
-
-    public func markDeleted(id: SubscriptionID, at time: Int64) async throws {
-        try await transaction {
-            try await execute("""
-                DELETE FROM list_members WHERE member_token = (SELECT push_token FROM subscriptions WHERE id = ?)
-                """, [.text(id.rawValue)])
-            try await execute("UPDATE subscriptions SET deleted_at = ?, restriction_key = NULL WHERE id = ?", [.integer(Int(time)), .text(id.rawValue)])
+    public func heldMessages() async throws -> [HeldMessage] {
+        try await rows("""
+            SELECT id, topic_id, set_topic_id, slot, urgency, content_encoding, encrypted_key, accepted_at, expires_at, body FROM held_messages
+            """) { row in
+            guard let id = row.column("id")?.string, let topicID = row.column("topic_id")?.string, let slot = row.column("slot")?.string,
+                  let urgency = row.column("urgency")?.string.flatMap(Urgency.init(rawValue:)),
+                  let acceptedAt = row.column("accepted_at")?.integer, let expiresAt = row.column("expires_at")?.integer,
+                  let body = row.column("body")?.blob ?? (row.column("body").map { _ in ByteBuffer() })
+            else { return nil }
+            return HeldMessage(id: MessageID(trusted: id), topicID: TopicID(trusted: topicID),
+                               setTopicID: row.column("set_topic_id")?.string.map(TopicID.init(trusted:)), slot: slot, urgency: urgency,
+                               contentEncoding: row.column("content_encoding")?.string, encryptedKey: row.column("encrypted_key")?.string,
+                               acceptedAt: Int64(acceptedAt), expiresAt: Int64(expiresAt), body: body)
         }
     }
+
+    // MARK: Secret
 
     public func installationSecret() async throws -> [UInt8] {
         let fresh = SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) }
@@ -203,11 +328,8 @@ public final class SQLiteRegistryStore: RegistryStore {
         try await writes.withLock {
             try await execute("INSERT OR IGNORE INTO secrets (name, value) VALUES ('installation', ?)", [.blob(ByteBuffer(bytes: fresh))])
         }
-        let value = NIOLockedValueBox<[UInt8]?>(nil)
-        try await connection.query("SELECT value FROM secrets WHERE name = 'installation'", []) { row in
-            if let blob = row.column("value")?.blob { value.withLockedValue { $0 = Array(blob.readableBytesView) } }
-        }
-        guard let secret = value.withLockedValue({ $0 }), secret.count == 32 else { throw SecretUnreadable() }
+        let value = try await rows("SELECT value FROM secrets WHERE name = 'installation'") { $0.column("value")?.blob.map { Array($0.readableBytesView) } }
+        guard let secret = value.first, secret.count == 32 else { throw SecretUnreadable() }
         return secret
     }
 
