@@ -3,7 +3,9 @@
 
 It makes its own Web Push keys, subscribes at Pushgate (POST /subscribe), writes the
 subscription ({"endpoint", "keys"}) for the application server, then listens on its MQTT topic,
-decrypts each message with http-ece and acknowledges it on the MQTT 5 response topic.
+says "ready" (an empty message on its acknowledgement topic: Pushgate then sends the Topic
+messages it holds), decrypts each message with http-ece and acknowledges it on the MQTT 5
+response topic.
 
     .venv/bin/python Examples/python/device.py --out subscription.json [--count N]
 
@@ -56,13 +58,20 @@ def main() -> int:
         client.subscribe(subscription["mqtt_topic"], qos=1)
 
     def on_subscribe(client, userdata, mid, reasons, properties):
+        client.publish(subscription["mqtt_ack_topic"], b"", qos=1)   # "ready": send what is held
         print("ready", flush=True)
 
     def on_message(client, userdata, message):
         nonlocal received
-        text = http_ece.decrypt(bytes(message.payload), private_key=private_key, auth_secret=auth, version="aes128gcm")
         urgency = message.topic.rsplit("/", 1)[1]
-        print(f"message ({urgency}): {text.decode(errors='replace')}", flush=True)
+        if not message.payload:
+            print(f"message ({urgency}): (empty)", flush=True)     # a push without a body is legal
+        else:
+            try:
+                text = http_ece.decrypt(bytes(message.payload), private_key=private_key, auth_secret=auth, version="aes128gcm")
+                print(f"message ({urgency}): {text.decode(errors='replace')}", flush=True)
+            except Exception as error:                              # never let one message end the MQTT thread
+                print(f"undecryptable message ({urgency}): {error}", flush=True)
         props = message.properties
         if getattr(props, "ResponseTopic", None):
             ack = Properties(PacketTypes.PUBLISH)

@@ -1,5 +1,6 @@
 import Foundation
 import PushgateTestSupport
+import SQLiteNIO
 import Testing
 import WebPush
 @testable import Pushgate
@@ -96,5 +97,32 @@ struct RegistryStoreTests {
         try await store.insert(batch: batch)
         #expect(Set(try await store.load().subscriptions) == Set(batch))
         try await store.close()
+    }
+
+    @Test("a version-3 file (before sets) is migrated in place: its subscriptions keep their topics; a newer file is refused")
+    func migration() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("v3-\(UUID().uuidString).sqlite").path
+        let old = try await SQLiteConnection.open(storage: .file(path: path))
+        for statement in [
+            "CREATE TABLE subscriptions (id TEXT PRIMARY KEY, push_token TEXT NOT NULL UNIQUE, topic_id TEXT NOT NULL UNIQUE, restriction_key BLOB, created_at INTEGER NOT NULL, deleted_at INTEGER)",
+            "CREATE TABLE lists (id TEXT PRIMARY KEY, push_token TEXT NOT NULL UNIQUE, creator_key BLOB NOT NULL, created_at INTEGER NOT NULL)",
+            "CREATE TABLE list_members (list_id TEXT NOT NULL, member_token TEXT NOT NULL, expires_at INTEGER, encrypted_key TEXT, PRIMARY KEY (list_id, member_token))",
+            "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
+            "INSERT INTO subscriptions VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 'BBBBBBBBBBBBBBBBBBBBBB', 'CCCCCCCCCCCCCCCCCCCCCC', NULL, 5, NULL)",
+            "PRAGMA user_version = 3",
+        ] { _ = try await old.query(statement) }
+        try await old.close()
+
+        let store = try await SQLiteRegistryStore.open(path: path)
+        let subscription = try #require(try await store.load().subscriptions.first)
+        #expect(subscription.set == nil && subscription.topicID.rawValue == "CCCCCCCCCCCCCCCCCCCCCC")
+        #expect(TopicScheme(prefix: "webpush").deviceFilter(subscription) == "webpush/CCCCCCCCCCCCCCCCCCCCCC/#")
+        try await store.insert(Subscription.make(restrictionKey: nil, now: 6, set: .make(now: 6)))
+        try await store.close()
+
+        let newer = try await SQLiteConnection.open(storage: .file(path: path))
+        _ = try await newer.query("PRAGMA user_version = 99")
+        try await newer.close()
+        await #expect(throws: SQLiteRegistryStore.NewerSchema.self) { try await SQLiteRegistryStore.open(path: path) }
     }
 }

@@ -32,7 +32,8 @@ let keys = WebPushReceiverKeys.generate()
 let response = try await HTTPClient.send(method: "POST", url: "\(pushgate)/subscribe", headers: [], body: [])
 guard response.status == 201,
       let subscription = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
-      let endpoint = subscription["endpoint"] as? String, let topic = subscription["mqtt_topic"] as? String
+      let endpoint = subscription["endpoint"] as? String, let topic = subscription["mqtt_topic"] as? String,
+      let ackTopic = subscription["mqtt_ack_topic"] as? String
 else {
     FileHandle.standardError.write(Data("subscribe failed: HTTP \(response.status)\n".utf8))
     exit(1)
@@ -50,17 +51,25 @@ try await bridge.withRunning { bridge in
     try await bridge.waitUntilConnected()
     let (messages, continuation) = AsyncStream.makeStream(of: MQTTMessage.self)
     try await bridge.subscribe(topic) { continuation.yield($0) }
+    // "Ready": an empty message without Correlation Data on the acknowledgement topic makes
+    // Pushgate send the Topic messages it holds for this subscription.
+    try await bridge.publish(topic: ackTopic, payload: [UInt8]())
     say("ready")
     var received = 0
     for await message in messages {
-        do {
-            let text = try WebPushCrypto.decrypt(message.payload, with: keys)
-            say("message (\(message.topic.split(separator: "/").last ?? "")): \(String(decoding: text, as: UTF8.self))")
-        } catch {
-            say("undecryptable message: \(error)")
+        let urgency = message.topic.split(separator: "/").last ?? ""
+        if message.payload.isEmpty {
+            say("message (\(urgency)): (empty)")  // a push without a body is legal
+        } else {
+            do {
+                let text = try WebPushCrypto.decrypt(message.payload, with: keys)
+                say("message (\(urgency)): \(String(decoding: text, as: UTF8.self))")
+            } catch {
+                say("undecryptable message: \(error)")
+            }
         }
-        if let ackTopic = message.properties.responseTopic {
-            _ = try? await bridge.publish(topic: ackTopic, payload: [UInt8](), properties: MQTTProperties(correlationData: message.properties.correlationData))
+        if let responseTopic = message.properties.responseTopic {
+            _ = try? await bridge.publish(topic: responseTopic, payload: [UInt8](), properties: MQTTProperties(correlationData: message.properties.correlationData))
         }
         received += 1
         if count > 0 && received >= count { break }
