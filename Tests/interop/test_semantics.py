@@ -83,26 +83,47 @@ def test_ttl_zero_topic_is_never_stored(server, broker):
 
 
 def test_held_message_survives_restart_and_expires(pushgate_bin, tmp_path, broker):
-    """Defect 9: a held Topic message survives a restart and is sent on "ready"; once its TTL
-    has passed it is never sent."""
+    """Defect 9: replacement survives a restart — a message replaced after the restart (at
+    another urgency) is not delivered beside its replacement; a held message survives and is
+    sent on "ready"; once its TTL has passed it is never sent."""
     server = Server(pushgate_bin, tmp_path, broker)
     try:
         sub = server.subscribe()
         device = Device(broker, sub["mqtt_topic"])
+        push_topic(sub, body_for(device, sub["endpoint"], b"old door"), "door", urgency="low")
         push_topic(sub, body_for(device, sub["endpoint"], b"kept"), "k", ttl=300)
         push_topic(sub, body_for(device, sub["endpoint"], b"short"), "s", ttl=2)
         server.stop()
         time.sleep(2.5)
         server.start()
         server.wait_ready()
+        push_topic(sub, body_for(device, sub["endpoint"], b"new door"), "door", urgency="high")
         device.connect()
         device.ready(sub["mqtt_ack_topic"])
-        device.wait_messages(1)
-        payloads = [device.decrypt(m["payload"]) for m in settle(device)]
-        assert payloads == [b"kept"]
+        device.wait_messages(2)
+        payloads = sorted(device.decrypt(m["payload"]) for m in settle(device))
+        assert payloads == [b"kept", b"new door"]
         device.disconnect()
     finally:
         server.stop()
+
+
+def test_list_copies_have_their_own_ids(server, broker):
+    """Defect 5 (RFC 8030 §8.2): two members of one list receive one push with different
+    message ids, neither the one the application server got as Location."""
+    vapid, _ = vapid_keys()
+    subs = [server.subscribe() for _ in range(2)]
+    devices = [Device(broker, sub["mqtt_topic"]).connect() for sub in subs]
+    auth = {"Authorization": vapid.sign({"aud": server.url, "sub": "mailto:ops@example.com"})["Authorization"]}
+    created = httpx.post(f"{server.url}/lists", headers={**auth, "Content-Type": "application/push-aggregation+json"},
+                         content=json.dumps({sub["endpoint"]: {} for sub in subs}))
+    assert created.status_code == 201, created.text
+    pushed = httpx.post(created.json()["endpoint"], headers={**auth, "TTL": "60"})
+    assert pushed.status_code == 201
+    ids = [device.wait_messages(1)[0]["user"]["message-id"] for device in devices]
+    assert len(set(ids)) == 2 and not any(pushed.headers["location"].endswith(i) for i in ids)
+    for device in devices:
+        device.disconnect()
 
 
 def test_message_resource_delete_acknowledges(server, broker):
