@@ -1,46 +1,41 @@
 import Crypto
-public import NIOCore
 import WebPush
 
 /// An outstanding message with a `Topic` (RFC 8030 §5.4). Pushgate holds the newest one per
 /// subscription and Topic, and sends it again until the device acknowledges it, a newer one with
 /// the same Topic replaces it, or its TTL passes. See ``MQTTDelivery`` for why the broker's
 /// retained messages are not used for this.
-public struct HeldMessage: Hashable, Sendable {
-    /// The message id (its message resource, its MQTT `message-id`).
-    public var id: MessageID
+public struct HeldMessage: Sendable {
+    /// The message as accepted; its `topic` is `nil`: the value is never kept, only ``slot``.
+    public var message: PushMessage
     /// The subscription's topic id.
     public var topicID: TopicID
     /// The subscription's set's topic id, if it is in a set.
     public var setTopicID: TopicID?
-    /// The Topic as a keyed hash (``TopicSlot``): the service never stores the value itself.
+    /// The Topic as a keyed hash (``TopicSlot``).
     public var slot: String
-    /// How urgent it is.
-    public var urgency: Urgency
-    /// `aes128gcm`, if it has a body.
-    public var contentEncoding: String?
     /// A list member's wrapped group key.
     public var encryptedKey: String?
-    /// When it was accepted and when it expires, seconds since 1970.
-    public var acceptedAt: Int64
-    /// When it expires.
-    public var expiresAt: Int64
-    /// The body, byte for byte.
-    public var body: ByteBuffer
 
-    /// Creates a held message.
-    public init(id: MessageID, topicID: TopicID, setTopicID: TopicID?, slot: String, urgency: Urgency, contentEncoding: String?,
-                encryptedKey: String?, acceptedAt: Int64, expiresAt: Int64, body: ByteBuffer) {
-        self.id = id
+    /// The message id (its message resource, its MQTT `message-id`).
+    public var id: MessageID { message.id }
+    /// When it expires, seconds since 1970.
+    public var expiresAt: Int64 { message.expiresAt }
+
+    /// Holds `message` (its Topic value dropped) for `subscription` under `slot`.
+    public init(_ message: PushMessage, for subscription: Subscription, slot: String, encryptedKey: String?) {
+        self.init(message, topicID: subscription.topicID, setTopicID: subscription.set?.topicID, slot: slot, encryptedKey: encryptedKey)
+    }
+
+    /// A held message from its parts (the store reads them back).
+    public init(_ message: PushMessage, topicID: TopicID, setTopicID: TopicID?, slot: String, encryptedKey: String?) {
+        var message = message
+        message.topic = nil
+        self.message = message
         self.topicID = topicID
         self.setTopicID = setTopicID
         self.slot = slot
-        self.urgency = urgency
-        self.contentEncoding = contentEncoding
         self.encryptedKey = encryptedKey
-        self.acceptedAt = acceptedAt
-        self.expiresAt = expiresAt
-        self.body = body
     }
 }
 

@@ -124,9 +124,7 @@ public final class MQTTDelivery: PushDelivery {
         ledger.record(message.id, expiresAt: message.expiresAt)
         do {
             if message.ttl > 0 {
-                let heldMessage = HeldMessage(id: message.id, topicID: subscription.topicID, setTopicID: subscription.set?.topicID, slot: slot,
-                                              urgency: message.urgency, contentEncoding: message.contentEncoding, encryptedKey: encryptedKey,
-                                              acceptedAt: message.acceptedAt, expiresAt: message.expiresAt, body: message.body)
+                let heldMessage = HeldMessage(message, for: subscription, slot: slot, encryptedKey: encryptedKey)
                 try await store.hold(heldMessage)
                 held.insert(heldMessage, now: clock())
             } else if let replaced = held.remove(topicID: subscription.topicID, slot: slot) {
@@ -179,14 +177,15 @@ public final class MQTTDelivery: PushDelivery {
         for message in due { await resend(message) }
     }
 
-    private func resend(_ message: HeldMessage) async {
-        let remaining = Int(message.expiresAt - clock())
+    private func resend(_ held: HeldMessage) async {
+        let remaining = Int(held.expiresAt - clock())
         guard remaining > 0 else { return }
+        let message = held.message
         var properties = Self.properties(id: message.id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: remaining)
-        properties.responseTopic = topics.ackTopic(message.topicID)
-        if let key = message.encryptedKey { properties.userProperties.append(.init("encrypted-key", key)) }
+        properties.responseTopic = topics.ackTopic(held.topicID)
+        if let key = held.encryptedKey { properties.userProperties.append(.init("encrypted-key", key)) }
         do throws(DeliveryError) {
-            try await publish(topic: topics.messageTopic(message.topicID, set: message.setTopicID, urgency: message.urgency), message.body,
+            try await publish(topic: topics.messageTopic(held.topicID, set: held.setTopicID, urgency: message.urgency), message.body,
                               qos: .atMostOnce, properties)
         } catch {
             onError("could not resend a held message: \(error)")

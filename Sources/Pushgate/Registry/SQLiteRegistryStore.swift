@@ -286,9 +286,9 @@ public final class SQLiteRegistryStore: RegistryStore {
                 (id, topic_id, set_topic_id, slot, urgency, content_encoding, encrypted_key, accepted_at, expires_at, body)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [.text(message.id.rawValue), .text(message.topicID.rawValue), message.setTopicID.map { .text($0.rawValue) } ?? .null,
-                      .text(message.slot), .text(message.urgency.rawValue), message.contentEncoding.map { .text($0) } ?? .null,
-                      message.encryptedKey.map { .text($0) } ?? .null, .integer(Int(message.acceptedAt)), .integer(Int(message.expiresAt)),
-                      .blob(message.body)])
+                      .text(message.slot), .text(message.message.urgency.rawValue), message.message.contentEncoding.map { .text($0) } ?? .null,
+                      message.encryptedKey.map { .text($0) } ?? .null, .integer(Int(message.message.acceptedAt)), .integer(Int(message.expiresAt)),
+                      .blob(message.message.body)])
         }
     }
 
@@ -312,10 +312,10 @@ public final class SQLiteRegistryStore: RegistryStore {
                   let acceptedAt = row.column("accepted_at")?.integer, let expiresAt = row.column("expires_at")?.integer,
                   let body = row.column("body")?.blob ?? (row.column("body").map { _ in ByteBuffer() })
             else { return nil }
-            return HeldMessage(id: MessageID(trusted: id), topicID: TopicID(trusted: topicID),
-                               setTopicID: row.column("set_topic_id")?.string.map(TopicID.init(trusted:)), slot: slot, urgency: urgency,
-                               contentEncoding: row.column("content_encoding")?.string, encryptedKey: row.column("encrypted_key")?.string,
-                               acceptedAt: Int64(acceptedAt), expiresAt: Int64(expiresAt), body: body)
+            let message = PushMessage(id: MessageID(trusted: id), body: body, ttl: Int(expiresAt - acceptedAt), urgency: urgency,
+                                      contentEncoding: row.column("content_encoding")?.string, acceptedAt: Int64(acceptedAt))
+            return HeldMessage(message, topicID: TopicID(trusted: topicID), setTopicID: row.column("set_topic_id")?.string.map(TopicID.init(trusted:)),
+                               slot: slot, encryptedKey: row.column("encrypted_key")?.string)
         }
     }
 
