@@ -9,6 +9,9 @@ public final class MemoryStore: RegistryStore, @unchecked Sendable {
     private var lists: [ListID: PushList] = [:]
     private var sets: [SetID: (set: SubscriptionSet, deletedAt: Int64?)] = [:]
     private var held: [MessageID: HeldMessage] = [:]
+    private var receiptSubscriptions: [ReceiptSubscriptionID: ReceiptSubscription] = [:]
+    private var receiptRequests: [MessageID: ReceiptRequest] = [:]
+    private var receipts: [Receipt] = []
     private var _failWrites = false
     private var _writeDelay: Duration = .zero
 
@@ -124,6 +127,46 @@ public final class MemoryStore: RegistryStore, @unchecked Sendable {
     public func deleteList(id: ListID) async throws {
         try await write { lists[id] = nil }
     }
+
+    public func insert(_ subscription: ReceiptSubscription) async throws {
+        try await write { receiptSubscriptions[subscription.id] = subscription }
+    }
+
+    public func deleteReceiptSubscription(id: ReceiptSubscriptionID) async throws {
+        try await write {
+            receiptSubscriptions[id] = nil
+            receiptRequests = receiptRequests.filter { $0.value.subscription != id }
+            receipts.removeAll { $0.subscription == id }
+        }
+    }
+
+    public func insert(_ requests: [ReceiptRequest]) async throws {
+        try await write { for request in requests { receiptRequests[request.message] = request } }
+    }
+
+    public func removeRequests(_ messages: [MessageID]) async throws {
+        try await write { for message in messages { receiptRequests[message] = nil } }
+    }
+
+    public func resolve(_ resolved: [Receipt]) async throws {
+        try await write {
+            for receipt in resolved {
+                receiptRequests[receipt.message] = nil
+                receipts.append(receipt)
+            }
+        }
+    }
+
+    public func removeReceipts(_ removed: [Receipt]) async throws {
+        try await write { receipts.removeAll { removed.contains($0) } }
+    }
+
+    public func loadReceipts() async throws -> (subscriptions: [ReceiptSubscription], requests: [ReceiptRequest], receipts: [Receipt]) {
+        lock.withLock { (Array(receiptSubscriptions.values), Array(receiptRequests.values), receipts) }
+    }
+
+    /// The receipts as stored (resolved, not yet collected).
+    public var storedReceipts: [Receipt] { lock.withLock { receipts } }
 
     public func installationSecret() async throws -> [UInt8] { secret }
 

@@ -13,15 +13,18 @@ public struct TestAPI: Sendable {
     public let api: PushgateAPI
     /// The delivery under it (for acknowledgements).
     public let delivery: MQTTDelivery
+    /// The receipts.
+    public let receipts: ReceiptCenter
 
     /// Builds it; `settings` adjusts the service settings, `broadcasts` are the routes in force.
     public init(store: MemoryStore, broker: RecordingPublisher, broadcasts: BroadcastTable = BroadcastTable(),
                 settings adjust: (inout ServiceSettings) -> Void = { _ in }) async throws {
         var settings = ServiceSettings(publicURL: Self.publicURL)
         adjust(&settings)
-        delivery = MQTTDelivery(publisher: broker, topicPrefix: "webpush", secret: store.secret, store: store,
-                                clock: { Int64(TestAPI.now.timeIntervalSince1970) })
-        api = PushgateAPI(settings: settings, registry: try await Registry.load(from: store), delivery: delivery,
+        let clock: @Sendable () -> Int64 = { Int64(TestAPI.now.timeIntervalSince1970) }
+        receipts = try await ReceiptCenter.load(from: store, clock: clock)
+        delivery = MQTTDelivery(publisher: broker, topicPrefix: "webpush", secret: store.secret, store: store, observer: receipts, clock: clock)
+        api = PushgateAPI(settings: settings, registry: try await Registry.load(from: store), delivery: delivery, receipts: receipts,
                           broadcasts: broadcasts, clock: { TestAPI.now })
     }
 }

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
@@ -18,11 +19,65 @@ struct HTTPHandlerTests {
         }
     }
 
-    func channel(limit: Int = 16, timeout: TimeAmount = .seconds(10)) async throws -> NIOAsyncTestingChannel {
-        try await NIOAsyncTestingChannel { channel in
+    func channel(limit: Int = 16, timeout: TimeAmount = .seconds(10), responder: (any HTTPResponder)? = nil,
+                 activity: ConnectionActivity = ConnectionActivity()) async throws -> NIOAsyncTestingChannel {
+        let responder = responder ?? EchoResponder(limit: limit)
+        return try await NIOAsyncTestingChannel { channel in
             try channel.pipeline.syncOperations.addHandler(RequestHandler(
-                responder: EchoResponder(limit: limit), limits: RequestLimits(maxHeaderBytes: 256, requestTimeout: timeout),
-                isHTTP2: false, tracker: RequestTracker(), logger: .init(label: "test")))
+                responder: responder, limits: RequestLimits(maxHeaderBytes: 256, requestTimeout: timeout),
+                isHTTP2: false, tracker: RequestTracker(), activity: activity, logger: .init(label: "test")))
+        }
+    }
+
+    /// Answers every request with a streamed body of the given chunks, noting each one written.
+    struct StreamingResponder: HTTPResponder {
+        let chunks: [String]
+        let written: NIOLockedValueBox<[String]>
+        func match(method: HTTPMethod, path: String) -> MatchedRoute {
+            MatchedRoute(bodyLimit: 0, label: "stream") { _ in
+                let chunks = self.chunks, written = self.written
+                let stream = AsyncStream<ResponseStream.Chunk> { continuation in
+                    for chunk in chunks {
+                        continuation.yield(.init(ByteBuffer(string: chunk)) { written.withLockedValue { $0.append(chunk) } })
+                    }
+                    continuation.finish()
+                }
+                return APIResponse(status: .ok, headers: ["Content-Type": "text/event-stream"], stream: ResponseStream(stream))
+            }
+        }
+    }
+
+    @Test("a request in flight keeps its connection from counting as idle, until its answer is written")
+    func activity() async throws {
+        let activity = ConnectionActivity()
+        let channel = try await channel(activity: activity)
+        try await channel.writeInbound(head())
+        #expect(try await channel.testingEventLoop.submit { activity.requestsInFlight }.get() == 1)
+        try await channel.writeInbound(HTTPServerRequestPart.end(nil))
+        _ = try await responseHead(channel)
+        _ = try await channel.waitForOutboundWrite(as: HTTPServerResponsePart.self)
+        #expect(try await channel.testingEventLoop.submit { activity.requestsInFlight }.get() == 0)
+    }
+
+    @Test("a streamed body: the head without Content-Length, every chunk in order, each noted once written, then the end")
+    func streaming() async throws {
+        let written = NIOLockedValueBox<[String]>([])
+        let channel = try await channel(responder: StreamingResponder(chunks: ["a", "b", "c"], written: written))
+        try await channel.writeInbound(head())
+        try await channel.writeInbound(HTTPServerRequestPart.end(nil))
+        let head = try await responseHead(channel)
+        #expect(head.status == .ok && head.headers["Content-Length"].isEmpty)
+        var bodies: [String] = []
+        while true {
+            switch try await channel.waitForOutboundWrite(as: HTTPServerResponsePart.self) {
+            case .body(.byteBuffer(let buffer)): bodies.append(String(buffer: buffer))
+            case .end: #expect(bodies == ["a", "b", "c"])
+                try await Task.sleep(for: .milliseconds(50))
+                #expect(written.withLockedValue { $0 } == ["a", "b", "c"])
+                return
+            default: Issue.record("unexpected part")
+                return
+            }
         }
     }
 

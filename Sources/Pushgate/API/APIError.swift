@@ -157,6 +157,22 @@ public struct APIError: Error, Sendable {
     // MARK: Routes (errno 150–159)
 
     static let notRouteKey = APIError(.forbidden, errno: 150, "this VAPID key is not one of the route's vapid_keys")
+    static let receiptOnRoute = APIError(.badRequest, errno: 152,
+        "a route has no receipts: the broker, not Pushgate, knows which devices received a broadcast; send without Prefer: respond-async")
     static let topicOnRoute = APIError(.badRequest, errno: 151,
         "a route cannot replace messages (Topic): the broker already queued the previous one for every device; send without Topic")
+
+    // MARK: Receipts (errno 160–169)
+
+    static let receiptLinkMissing = APIError(.badRequest, errno: 160,
+        "Prefer: respond-async needs Link: <receipt subscription>; rel=\"urn:ietf:params:push:receipt\" (RFC 8030 §5.1): create one with POST /receipts")
+    static func tooManyPendingReceipts(_ limit: Int) -> APIError {
+        APIError(.tooManyRequests, errno: 161, "this receipt subscription has \(limit) receipts outstanding (receipts.max_pending_per_subscription): collect them first",
+                 headers: [("Retry-After", String(retryAfterSeconds))])
+    }
+    static func tooManyReceiptSubscriptions(_ limit: Int) -> APIError {
+        APIError(.forbidden, errno: 162, "this VAPID key already has \(limit) receipt subscriptions (receipts.max_subscriptions_per_key)")
+    }
+    static let receiptStreamNotAcceptable = APIError(.notAcceptable, errno: 163,
+        "receipts are streamed as server-sent events: send Accept: text/event-stream (HTTP/2 server push of receipts is not built yet)")
 }

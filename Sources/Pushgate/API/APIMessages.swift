@@ -36,12 +36,16 @@ public struct APIResponse: Sendable {
     public var headers: HTTPHeaders
     /// The body.
     public var body: ByteBuffer
+    /// A body that goes on after the head, chunk by chunk, until the stream ends or the client
+    /// goes (server-sent events); `nil` for a complete `body`.
+    public var stream: ResponseStream?
 
     /// Creates a response.
-    public init(status: HTTPResponseStatus, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer()) {
+    public init(status: HTTPResponseStatus, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer(), stream: ResponseStream? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.stream = stream
     }
 
     /// A response whose body is `value` encoded as JSON (`contentType` defaults to application/json).
@@ -53,6 +57,30 @@ public struct APIResponse: Sendable {
         let data = (try? JSONCoding.encoder.encode(value)) ?? Data("{}".utf8)
         return APIResponse(status: status, headers: headers, body: ByteBuffer(bytes: data))
     }
+}
+
+/// A streamed response body: chunks written as they come, each followed by its `written` step
+/// once the transport has written it (a receipt is forgotten only then).
+public struct ResponseStream: Sendable {
+    /// One piece of the body.
+    public struct Chunk: Sendable {
+        /// The bytes.
+        public var bytes: ByteBuffer
+        /// Runs once the bytes are written to the connection.
+        public var written: @Sendable () async -> Void
+
+        /// Creates a chunk.
+        public init(_ bytes: ByteBuffer, written: @escaping @Sendable () async -> Void = {}) {
+            self.bytes = bytes
+            self.written = written
+        }
+    }
+
+    /// The chunks; the body ends when it ends. The transport stops iterating when the client goes.
+    public var chunks: AsyncStream<Chunk>
+
+    /// Creates a stream.
+    public init(_ chunks: AsyncStream<Chunk>) { self.chunks = chunks }
 }
 
 /// The JSON encoder and decoder every API body goes through.

@@ -17,15 +17,16 @@ public final class PushgateAPI: Sendable {
     /// - Parameters:
     ///   - verifier: VAPID verification (with its cache); by default one for `settings.publicURL`.
     ///   - clock: the time (tests fix it).
-    public init(settings: ServiceSettings, registry: Registry, delivery: any PushDelivery, broadcasts: BroadcastTable = BroadcastTable(),
-                verifier: VAPIDVerifier? = nil, logger: Logger = Logger(label: "pushgate.api"),
+    public init(settings: ServiceSettings, registry: Registry, delivery: any PushDelivery, receipts center: ReceiptCenter,
+                broadcasts: BroadcastTable = BroadcastTable(), verifier: VAPIDVerifier? = nil, logger: Logger = Logger(label: "pushgate.api"),
                 clock: @escaping @Sendable () -> Date = { Date() }) {
         let policy = PushPolicy(settings: settings, verifier: verifier ?? VAPIDVerifier(origin: settings.publicURL), clock: clock)
         let urls = ResourceURLs(base: settings.publicURL)
-        let push = PushHandlers(policy: policy, registry: registry, delivery: delivery, urls: urls, logger: logger)
+        let receipts = ReceiptHandlers(policy: policy, center: center, urls: urls, logger: logger)
+        let push = PushHandlers(policy: policy, registry: registry, delivery: delivery, receipts: receipts, urls: urls, logger: logger)
         let lists = ListHandlers(policy: policy, registry: registry,
                                  fanOut: FanOut(delivery: delivery, limiter: FanOutLimiter(perSecond: settings.lists.maxDeliveriesPerSecondPerKey)),
-                                 urls: urls, logger: logger)
+                                 receipts: receipts, urls: urls, logger: logger)
         let broadcast = BroadcastHandlers(policy: policy, delivery: delivery, urls: urls, table: broadcasts)
         self.registry = registry
         self.broadcasts = broadcast
@@ -35,6 +36,9 @@ public final class PushgateAPI: Sendable {
             Route(.POST, .push) { request, token throws(APIError) in try await push.push(request, to: token) },
             Route(.DELETE, .message) { request, id throws(APIError) in try await push.acknowledge(request, id: id) },
             Route(.DELETE, .subscriptionSet) { request, id throws(APIError) in try await push.deleteSet(request, id: id) },
+            Route(.POST, .receiptService) { request throws(APIError) in try await receipts.create(request) },
+            Route(.GET, .receiptSubscription) { request, id throws(APIError) in try await receipts.stream(request, id: id) },
+            Route(.DELETE, .receiptSubscription) { request, id throws(APIError) in try await receipts.delete(request, id: id) },
             Route(.POST, .listService, body: .document) { request throws(APIError) in try await lists.create(request) },
             Route(.GET, .list) { request, id throws(APIError) in try await lists.read(request, id: id) },
             Route(.PATCH, .list, body: .document) { request, id throws(APIError) in try await lists.amend(request, id: id) },

@@ -11,6 +11,8 @@ public struct PathPattern<Value>: Sendable {
 extension PathPattern where Value == Void {
     /// `POST /subscribe` (RFC 8030 §4).
     public static var subscribe: Self { .init(segment: "subscribe") }
+    /// `POST /receipts`: the receipt subscribe resource (RFC 8030 §5.1).
+    public static var receiptService: Self { .init(segment: "receipts") }
     /// `POST /lists`: the list service (draft-thomson-webpush-aggregate).
     public static var listService: Self { .init(segment: "lists") }
     /// `GET /healthz`.
@@ -37,6 +39,11 @@ extension PathPattern where Value == MessageID {
 extension PathPattern where Value == SetID {
     /// `/set/<id>`: a subscription set (RFC 8030 §4.1).
     public static var subscriptionSet: Self { .init(segment: "set") }
+}
+
+extension PathPattern where Value == ReceiptSubscriptionID {
+    /// `/rs/<id>`: a receipt subscription.
+    public static var receiptSubscription: Self { .init(segment: "rs") }
 }
 
 extension PathPattern where Value == ListID {

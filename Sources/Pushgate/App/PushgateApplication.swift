@@ -34,14 +34,15 @@ public struct PushgateApplication: Sendable {
         logger.info("registry: ready", metadata: ["subscriptions": "\(registry.count)"])
         let secret = try await store.installationSecret()
 
+        let receipts = try await ReceiptCenter.load(from: store, limits: config.receipts, logger: logger)
         let bridge = MQTTBridge(configuration: try MQTTBridgeConfiguration(config.mqtt), logger: logger)
-        let delivery = MQTTDelivery(publisher: bridge, topicPrefix: config.mqtt.topicPrefix, secret: secret, store: store,
+        let delivery = MQTTDelivery(publisher: bridge, topicPrefix: config.mqtt.topicPrefix, secret: secret, store: store, observer: receipts,
                                     onError: { [logger] problem in logger.debug("delivery: \(problem)") })
         try await delivery.resume()
         if delivery.heldCount > 0 { logger.info("delivery: resuming held Topic messages", metadata: ["held": "\(delivery.heldCount)"]) }
         let purger = DeletedSubscriptionPurger(registry: registry, retentionDays: config.storage.deletedRetentionDays, logger: logger)
         try await purger.purge()
-        let api = PushgateAPI(settings: ServiceSettings(config), registry: registry, delivery: delivery,
+        let api = PushgateAPI(settings: ServiceSettings(config), registry: registry, delivery: delivery, receipts: receipts,
                               broadcasts: BroadcastTable(config.broadcasts, secret: secret), logger: logger)
         if !config.broadcasts.isEmpty {
             logger.info("routes: ready", metadata: ["routes": "\(config.broadcasts.count)"])
@@ -54,7 +55,7 @@ public struct PushgateApplication: Sendable {
         ])
 
         var services: [any Service] = [bridge, AckListener(bridge: bridge, delivery: delivery, logger: logger),
-                                       HeldMessageResender(delivery: delivery), purger]
+                                       HeldMessageResender(delivery: delivery), receipts, purger]
         if let configPath {
             services.append(ConfigReloader(path: configPath, secret: secret, api: api, logger: logger))
         }

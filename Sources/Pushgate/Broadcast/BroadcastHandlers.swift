@@ -25,6 +25,10 @@ final class BroadcastHandlers: Sendable {
         guard entry.route.vapidKeys.contains(key) else { throw .notRouteKey }
         // P-32 cannot hold: queued copies in every device's session are beyond recall.
         guard validated.topic == nil else { throw .topicOnRoute }
+        // Nor receipts: the broker, not Pushgate, knows who received a broadcast.
+        let asksReceipt = request.headers.lowercasedTokens("Prefer").contains { $0.hasPrefix("respond-async") }
+            || !LinkHeader.targets("urn:ietf:params:push:receipt", in: request.headers).isEmpty
+        guard !asksReceipt else { throw .receiptOnRoute }
         let message = validated.message(body: request.body)
         do {
             try await delivery.deliver(message, to: .broadcast(topic: entry.route.topic))

@@ -17,13 +17,15 @@ public struct PushgateConfig: Sendable, Decodable {
     public var access: AccessConfig
     /// `lists`: multi-device list limits.
     public var lists: ListsConfig
+    /// `receipts`: delivery receipt limits.
+    public var receipts: ReceiptsConfig
     /// `routes`: admin-defined broadcast routes, push resources on fixed MQTT topics; reloaded
     /// on SIGHUP. (The YAML key keeps its name; in code they are broadcasts, so "route" only
     /// ever means URL routing.)
     public var broadcasts: [BroadcastConfig]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, mqtt, storage, limits, logging, access, lists, routes
+        case server, mqtt, storage, limits, logging, access, lists, receipts, routes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -36,6 +38,7 @@ public struct PushgateConfig: Sendable, Decodable {
         logging = try container.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? LoggingConfig()
         access = try container.decodeIfPresent(AccessConfig.self, forKey: .access) ?? AccessConfig()
         lists = try container.decodeIfPresent(ListsConfig.self, forKey: .lists) ?? ListsConfig()
+        receipts = try container.decodeIfPresent(ReceiptsConfig.self, forKey: .receipts) ?? ReceiptsConfig()
         broadcasts = try container.decodeIfPresent([BroadcastConfig].self, forKey: .routes) ?? []
         var seen = Set<String>()
         for (index, route) in broadcasts.enumerated() {

@@ -57,14 +57,16 @@ public final class MQTTDelivery: PushDelivery {
     private let ledger: MessageLedger
     private let clock: @Sendable () -> Int64
     private let onError: @Sendable (String) -> Void
+    private let observer: (any AcknowledgementObserver)?
 
     /// Creates the mapping over `publisher`, with topics under `topicPrefix`, Topic slots keyed by
     /// the installation `secret`, held messages in `store`. `onError` hears failures nobody waits
     /// for (resends), for the log.
     public init(publisher: any MQTTPublishing, topicPrefix: String, secret: [UInt8], store: any HeldMessageStore,
-                trackedMessages: Int = 200_000,
+                trackedMessages: Int = 200_000, observer: (any AcknowledgementObserver)? = nil,
                 clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) },
                 onError: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.observer = observer
         self.publisher = publisher
         self.topics = TopicScheme(prefix: topicPrefix)
         self.slots = TopicSlot(secret: secret)
@@ -139,6 +141,13 @@ public final class MQTTDelivery: PushDelivery {
     // MARK: Acknowledge, ready, resend
 
     public func acknowledge(_ id: MessageID) async throws(DeliveryError) -> Acknowledgement {
+        // A receipt waiting for it is settled first: the message may be one the ledger forgot.
+        let receipted = await observer?.acknowledged(id) ?? false
+        let outcome = try await settle(id)
+        return receipted && outcome == .unknown ? .acknowledged : outcome
+    }
+
+    private func settle(_ id: MessageID) async throws(DeliveryError) -> Acknowledgement {
         if held.contains(id) {
             do {
                 try await store.release([id])

@@ -57,3 +57,10 @@ public protocol PushDelivery: Sendable {
     /// The connection's state.
     var status: DeliveryStatus { get }
 }
+
+/// Hears every acknowledgement before delivery settles it (the receipts feature): returns
+/// whether it was waiting for that message.
+public protocol AcknowledgementObserver: Sendable {
+    /// `message` was acknowledged, over MQTT or `DELETE /m/<id>`.
+    func acknowledged(_ message: MessageID) async -> Bool
+}

@@ -92,35 +92,36 @@ public final class HTTPServer: Service, Sendable {
     private func initialize(_ channel: any Channel, sslContext: NIOSSLContext?) throws {
         track(channel)
         let sync = channel.pipeline.syncOperations
+        let activity = ConnectionActivity()
         try sync.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
-        try sync.addHandler(IdleCloser())
+        try sync.addHandler(IdleCloser(activity: activity))
         if let sslContext {
             try sync.addHandler(NIOSSLServerHandler(context: sslContext))
             try sync.addHandler(ApplicationProtocolNegotiationHandler { [self] result in
                 channel.eventLoop.makeCompletedFuture {
                     switch result {
-                    case .negotiated("h2"): try configureHTTP2(channel)
-                    default: try configureHTTP1(channel)
+                    case .negotiated("h2"): try configureHTTP2(channel, activity: activity)
+                    default: try configureHTTP1(channel, activity: activity)
                     }
                 }
             })
         } else {
             try sync.addHandler(ProtocolSniffer { [self] kind, channel in
                 switch kind {
-                case .http2: try configureHTTP2(channel)
-                case .http1: try configureHTTP1(channel)
+                case .http2: try configureHTTP2(channel, activity: activity)
+                case .http1: try configureHTTP1(channel, activity: activity)
                 }
             })
         }
     }
 
-    private func configureHTTP1(_ channel: any Channel) throws {
+    private func configureHTTP1(_ channel: any Channel, activity: ConnectionActivity) throws {
         let sync = channel.pipeline.syncOperations
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-        try sync.addHandler(RequestHandler(responder: responder, limits: limits, isHTTP2: false, tracker: tracker, logger: logger))
+        try sync.addHandler(RequestHandler(responder: responder, limits: limits, isHTTP2: false, tracker: tracker, activity: activity, logger: logger))
     }
 
-    private func configureHTTP2(_ channel: any Channel) throws {
+    private func configureHTTP2(_ channel: any Channel, activity: ConnectionActivity) throws {
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: config.maxConcurrentStreams),
@@ -140,7 +141,7 @@ public final class HTTPServer: Service, Sendable {
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try stream.pipeline.syncOperations.addHandler(
-                    RequestHandler(responder: responder, limits: limits, isHTTP2: true, tracker: tracker, logger: logger))
+                    RequestHandler(responder: responder, limits: limits, isHTTP2: true, tracker: tracker, activity: activity, logger: logger))
             }
         }
     }
@@ -154,13 +155,18 @@ public final class HTTPServer: Service, Sendable {
     }
 }
 
-/// Closes a connection that has been idle past the read timeout.
+/// Closes a connection that has been idle past the read timeout: nothing read, and no request in
+/// flight (one waiting for the broker, or a long-lived stream, is not idleness).
 private final class IdleCloser: ChannelInboundHandler {
     typealias InboundIn = NIOAny
 
+    private let activity: ConnectionActivity
+
+    init(activity: ConnectionActivity) { self.activity = activity }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            context.close(promise: nil)
+            if activity.requestsInFlight == 0 { context.close(promise: nil) }
         } else {
             context.fireUserInboundEventTriggered(event)
         }

@@ -37,12 +37,19 @@ final class RequestHandler: ChannelInboundHandler {
     private let limits: RequestLimits
     private let isHTTP2: Bool
     private let tracker: RequestTracker
+    private let activity: ConnectionActivity
     private let logger: Logger
     private var state = State.idle
     private var timeout: Scheduled<Void>?
+    /// Writes a streamed body; cancelled when the connection goes.
+    private var streaming: Task<Void, Never>?
+    /// Whether this handler counts a request as in flight on its connection.
+    private var active = false
 
-    init(responder: any HTTPResponder, limits: RequestLimits, isHTTP2: Bool, tracker: RequestTracker, logger: Logger) {
+    init(responder: any HTTPResponder, limits: RequestLimits, isHTTP2: Bool, tracker: RequestTracker,
+         activity: ConnectionActivity, logger: Logger) {
         self.responder = responder
+        self.activity = activity
         self.limits = limits
         self.isHTTP2 = isHTTP2
         self.tracker = tracker
@@ -75,6 +82,7 @@ final class RequestHandler: ChannelInboundHandler {
 
     private func received(head: HTTPRequestHead, context: ChannelHandlerContext) {
         tracker.begin()
+        setActive(true)
         let headerBytes = head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
         if headerBytes > limits.maxHeaderBytes {
             refuse(.headersTooLarge, context: context, version: head.version)
@@ -127,6 +135,10 @@ final class RequestHandler: ChannelInboundHandler {
     }
 
     private func write(_ response: APIResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+        if let stream = response.stream {
+            writeStreaming(response, stream, version: version, context: context)
+            return
+        }
         var headers = response.headers
         headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
         let close = !isHTTP2 && !keepAlive
@@ -137,19 +149,66 @@ final class RequestHandler: ChannelInboundHandler {
         }
         let tracker = self.tracker
         let channel = context.channel
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             tracker.end()
+            loopBound.value.setActive(false)
             if close { channel.close(promise: nil) }
         }
         if case .responding = state { state = .idle }
     }
 
+    /// The head now (no Content-Length: chunked on HTTP/1.1, DATA frames on HTTP/2), then each
+    /// chunk as it comes, until the stream ends or the connection goes. A stream does not hold
+    /// up graceful shutdown (it is no longer counted by the tracker once its head is out), but it
+    /// keeps its connection from being closed as idle.
+    private func writeStreaming(_ response: APIResponse, _ stream: ResponseStream, version: HTTPVersion, context: ChannelHandlerContext) {
+        var headers = response.headers
+        headers.remove(name: "Content-Length")
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))), promise: nil)
+        tracker.end()
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        streaming = Task {
+            for await chunk in stream.chunks {
+                let written = eventLoop.flatSubmit {
+                    let (handler, context) = loopBound.value
+                    return context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(chunk.bytes))))
+                }
+                guard (try? await written.get()) != nil else { return }
+                await chunk.written()
+            }
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+                handler.setActive(false)
+                handler.state = .idle
+            }
+        }
+    }
+
+    private func setActive(_ now: Bool) {
+        guard now != active else { return }
+        active = now
+        activity.requestsInFlight += now ? 1 : -1
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         timeout?.cancel()
+        streaming?.cancel()
         if case .receiving = state { tracker.end() }
+        setActive(false)
         state = .idle
         context.fireChannelInactive()
     }
+}
+
+/// What is going on on one connection, shared by the handlers of its streams (all on its event
+/// loop): a connection with a request in flight — waiting for the broker, or a long-lived stream —
+/// is not idle.
+final class ConnectionActivity: @unchecked Sendable {
+    /// Requests received and not yet fully answered. Only touched on the connection's event loop.
+    var requestsInFlight = 0
 }
 
 /// Counts requests in progress, so shutdown can wait for them.

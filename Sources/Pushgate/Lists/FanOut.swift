@@ -17,16 +17,16 @@ struct FanOut: Sendable {
     /// Fan-out deliveries per second per VAPID key.
     let limiter: FanOutLimiter
 
-    /// Delivers a copy of `message` to every recipient, each copy under its own fresh message id
-    /// (so the members cannot be linked to each other through it, RFC 8030 §8.2); returns once
-    /// each copy was acknowledged or failed.
-    func deliver(_ message: PushMessage, to recipients: [Recipient]) async -> [Failure] {
+    /// Delivers a copy of `message` to every recipient, each copy under its own message id (so
+    /// the members cannot be linked to each other through it, RFC 8030 §8.2); returns once each
+    /// copy was acknowledged or failed.
+    func deliver(_ message: PushMessage, to recipients: [(recipient: Recipient, id: MessageID)]) async -> [Failure] {
         let delivery = self.delivery
         return await forEachConcurrently(recipients.count, width: Self.publishers) { index -> Failure? in
             var copy = message
-            copy.id = .random()
+            copy.id = recipients[index].id
             do throws(DeliveryError) {
-                try await delivery.deliver(copy, to: recipients[index])
+                try await delivery.deliver(copy, to: recipients[index].recipient)
                 return nil
             } catch {
                 return Failure(index: index, error: error)

@@ -13,6 +13,7 @@ struct ListHandlers: Sendable {
     let policy: PushPolicy
     let registry: Registry
     let fanOut: FanOut
+    let receipts: ReceiptHandlers
     let urls: ResourceURLs
     let logger: Logger
 
@@ -84,12 +85,19 @@ struct ListHandlers: Sendable {
         if let wait = fanOut.limiter.take(recipients.count, for: list.creatorKey, now: now) {
             throw .fanOutRateExceeded(retryAfter: wait)
         }
+        let receipt = try receipts.requested(request)
         let message = validated.message(body: request.body)
-        let failures = await fanOut.deliver(message, to: recipients.map { .subscription($0.subscription, encryptedKey: $0.member.encryptedKey) })
+        // Each member's copy has its own id; with a receipt, one receipt per copy, naming it.
+        let copies = recipients.map { (recipient: Recipient.subscription($0.subscription, encryptedKey: $0.member.encryptedKey), id: MessageID.random()) }
+        if let receipt { try await receipts.track(copies.map(\.id), on: receipt, expiresAt: message.expiresAt) }
+        let failures = await fanOut.deliver(message, to: copies)
+        if receipt != nil, !failures.isEmpty { await receipts.center.untrack(failures.map { copies[$0.index].id }) }
 
-        var headers = APIResponse.acceptedHeaders(location: urls.url(.message, message.id), ttl: message.ttl)
+        let location = urls.url(.message, message.id)
+        var headers = receipt.map { receipts.acceptedHeaders(location: location, ttl: message.ttl, receipt: $0) }
+            ?? APIResponse.acceptedHeaders(location: location, ttl: message.ttl)
         headers.add(name: "Pushgate-Recipients", value: String(recipients.count))
-        if failures.isEmpty { return APIResponse(status: .created, headers: headers) }
+        if failures.isEmpty { return APIResponse(status: receipt == nil ? .created : .accepted, headers: headers) }
         if failures.count == recipients.count, failures.allSatisfy({ if case .unavailable = $0.error { true } else { false } }) {
             throw .brokerUnavailable  // nothing was sent
         }

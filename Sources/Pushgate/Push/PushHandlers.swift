@@ -9,6 +9,7 @@ struct PushHandlers: Sendable {
     let policy: PushPolicy
     let registry: Registry
     let delivery: any PushDelivery
+    let receipts: ReceiptHandlers
     let urls: ResourceURLs
     let logger: Logger
 
@@ -30,7 +31,8 @@ struct PushHandlers: Sendable {
         }
         let body = SubscriptionCreatedBody(subscription, urls: urls, endpoints: delivery.endpoints(for: subscription))
         logger.debug("subscription created", metadata: ["restricted": "\(restrictionKey != nil)", "joined_set": "\(requestedSet != nil)"])
-        var links = ["<\(urls.url(.listService))>; rel=\"urn:ietf:params:push:multi\""]
+        var links = ["<\(urls.url(.receiptService))>; rel=\"urn:ietf:params:push:receipt\"",
+                     "<\(urls.url(.listService))>; rel=\"urn:ietf:params:push:multi\""]
         if let set = body.set { links.append("<\(set)>; rel=\"urn:ietf:params:push:set\"") }
         return .created(location: body.subscription, push: body.endpoint, body: body, links: links)
     }
@@ -126,13 +128,19 @@ struct PushHandlers: Sendable {
         case .unknown: throw .notFound
         }
         let validated = try policy.validate(request, restrictionKey: subscription.restrictionKey)
+        let receipt = try receipts.requested(request)
         let message = validated.message(body: request.body)
+        // The request is durable before the message goes: an acknowledgement can come at once.
+        if let receipt { try await receipts.track([message.id], on: receipt, expiresAt: message.expiresAt) }
         do {
             try await delivery.deliver(message, to: .subscription(subscription))
         } catch {
+            if receipt != nil { await receipts.center.untrack([message.id]) }
             throw APIError(error)
         }
-        return APIResponse(status: .created, headers: APIResponse.acceptedHeaders(location: urls.url(.message, message.id), ttl: message.ttl))
+        let location = urls.url(.message, message.id)
+        guard let receipt else { return APIResponse(status: .created, headers: APIResponse.acceptedHeaders(location: location, ttl: message.ttl)) }
+        return APIResponse(status: .accepted, headers: receipts.acceptedHeaders(location: location, ttl: message.ttl, receipt: receipt))
     }
 }
 

@@ -45,9 +45,6 @@ struct PushPolicy: Sendable {
             }
         }
         let key = try checkVAPID(request, restrictionKey: restrictionKey, required: vapidRequired, keyID: keyID)
-        // P-39: a receipt subscription that cannot be honoured is refused, not ignored. None
-        // exists yet (receipts are not built), so any is invalid.
-        if !LinkHeader.targets("urn:ietf:params:push:receipt", in: request.headers).isEmpty { throw .invalidReceiptSubscription }
         // P-24: a longer TTL is shortened, and the applied value echoed.
         return Validated(ttl: min(requestedTTL, settings.maxTTLSeconds), urgency: urgency, topic: topic, contentEncoding: coding,
                          vapidKey: key, acceptedAt: now)

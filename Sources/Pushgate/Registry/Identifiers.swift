@@ -65,6 +65,8 @@ public enum ListKind: IdentifierKind { public static var name: String { "list" }
 public enum ListPushTokenKind: IdentifierKind { public static var name: String { "list-push" } }
 /// A subscription set (`/set/<id>`, RFC 8030 §4.1).
 public enum SetKind: IdentifierKind { public static var name: String { "set" } }
+/// A receipt subscription (`/rs/<id>`, RFC 8030 §5.1).
+public enum ReceiptSubscriptionKind: IdentifierKind { public static var name: String { "receipt-subscription" } }
 /// An admin broadcast route's push resource (`/r/<token>`), derived, not drawn.
 public enum BroadcastTokenKind: IdentifierKind { public static var name: String { "broadcast" } }
 
@@ -82,6 +84,8 @@ public typealias ListID = Identifier<ListKind>
 public typealias ListPushToken = Identifier<ListPushTokenKind>
 /// `/set/<id>`.
 public typealias SetID = Identifier<SetKind>
+/// `/rs/<id>`.
+public typealias ReceiptSubscriptionID = Identifier<ReceiptSubscriptionKind>
 /// `/r/<token>`.
 public typealias BroadcastToken = Identifier<BroadcastTokenKind>
 

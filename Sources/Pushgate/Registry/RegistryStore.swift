@@ -2,8 +2,9 @@
 /// writes through to the store before it answers, so a store only needs to load everything at
 /// start-up and persist changes. SQLite implements it here. The registry serializes its writes,
 /// so a store never sees two of them at once from one ``Registry``. It also keeps the held Topic
-/// messages of ``MQTTDelivery`` (``HeldMessageStore``), since deleting a subscription drops them.
-public protocol RegistryStore: HeldMessageStore {
+/// messages of ``MQTTDelivery`` (``HeldMessageStore``), since deleting a subscription drops them,
+/// and the receipts (``ReceiptStore``).
+public protocol RegistryStore: HeldMessageStore, ReceiptStore {
     /// Everything stored: live subscriptions and sets, push tokens of deleted subscriptions (so
     /// pushes to them get 410 rather than 404, until purged), lists.
     func load() async throws -> RegistrySnapshot

@@ -13,7 +13,7 @@ import WebPush
 /// migrates an older file in one transaction and refuses a newer one.
 public final class SQLiteRegistryStore: RegistryStore {
     /// The schema version this build writes.
-    public static let schemaVersion = 4
+    public static let schemaVersion = 5
 
     private let connection: SQLiteConnection
     /// Serializes writes, so a transaction's statements are never interleaved with others.
@@ -101,6 +101,17 @@ public final class SQLiteRegistryStore: RegistryStore {
                         id TEXT PRIMARY KEY, topic_id TEXT NOT NULL, set_topic_id TEXT, slot TEXT NOT NULL, urgency TEXT NOT NULL,
                         content_encoding TEXT, encrypted_key TEXT, accepted_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
                         body BLOB NOT NULL, UNIQUE (topic_id, slot))
+                    """)
+            }
+            if version < 5 {
+                // Version 5: delivery receipts.
+                try await execute("CREATE TABLE receipt_subscriptions (id TEXT PRIMARY KEY, creator_key BLOB NOT NULL, created_at INTEGER NOT NULL)")
+                try await execute("""
+                    CREATE TABLE receipt_requests (message_id TEXT PRIMARY KEY, subscription_id TEXT NOT NULL, expires_at INTEGER NOT NULL)
+                    """)
+                try await execute("""
+                    CREATE TABLE receipts (subscription_id TEXT NOT NULL, message_id TEXT NOT NULL, status INTEGER NOT NULL,
+                        at INTEGER NOT NULL, PRIMARY KEY (subscription_id, message_id))
                     """)
             }
             try await execute("PRAGMA user_version = \(Self.schemaVersion)")
@@ -317,6 +328,82 @@ public final class SQLiteRegistryStore: RegistryStore {
             return HeldMessage(message, topicID: TopicID(trusted: topicID), setTopicID: row.column("set_topic_id")?.string.map(TopicID.init(trusted:)),
                                slot: slot, encryptedKey: row.column("encrypted_key")?.string)
         }
+    }
+
+    // MARK: Receipts
+
+    public func insert(_ subscription: ReceiptSubscription) async throws {
+        try await transaction {
+            try await execute("INSERT INTO receipt_subscriptions (id, creator_key, created_at) VALUES (?, ?, ?)",
+                              [.text(subscription.id.rawValue), .blob(ByteBuffer(bytes: subscription.creatorKey.rawBytes)), .integer(Int(subscription.createdAt))])
+        }
+    }
+
+    public func deleteReceiptSubscription(id: ReceiptSubscriptionID) async throws {
+        try await transaction {
+            for table in ["receipt_requests", "receipts"] {
+                try await execute("DELETE FROM \(table) WHERE subscription_id = ?", [.text(id.rawValue)])
+            }
+            try await execute("DELETE FROM receipt_subscriptions WHERE id = ?", [.text(id.rawValue)])
+        }
+    }
+
+    public func insert(_ requests: [ReceiptRequest]) async throws {
+        try await transaction {
+            for chunk in stride(from: 0, to: requests.count, by: Self.rowsPerStatement) {
+                let part = requests[chunk..<min(chunk + Self.rowsPerStatement, requests.count)]
+                try await execute("INSERT INTO receipt_requests (message_id, subscription_id, expires_at) VALUES "
+                                  + Array(repeating: "(?, ?, ?)", count: part.count).joined(separator: ", "),
+                                  part.flatMap { [.text($0.message.rawValue), .text($0.subscription.rawValue), .integer(Int($0.expiresAt))] })
+            }
+        }
+    }
+
+    public func removeRequests(_ messages: [MessageID]) async throws {
+        try await transaction {
+            for message in messages { try await execute("DELETE FROM receipt_requests WHERE message_id = ?", [.text(message.rawValue)]) }
+        }
+    }
+
+    public func resolve(_ receipts: [Receipt]) async throws {
+        try await transaction {
+            for receipt in receipts {
+                try await execute("DELETE FROM receipt_requests WHERE message_id = ?", [.text(receipt.message.rawValue)])
+                try await execute("INSERT OR REPLACE INTO receipts (subscription_id, message_id, status, at) VALUES (?, ?, ?, ?)",
+                                  [.text(receipt.subscription.rawValue), .text(receipt.message.rawValue), .integer(receipt.status.rawValue), .integer(Int(receipt.at))])
+            }
+        }
+    }
+
+    public func removeReceipts(_ receipts: [Receipt]) async throws {
+        try await transaction {
+            for receipt in receipts {
+                try await execute("DELETE FROM receipts WHERE subscription_id = ? AND message_id = ?",
+                                  [.text(receipt.subscription.rawValue), .text(receipt.message.rawValue)])
+            }
+        }
+    }
+
+    public func loadReceipts() async throws -> (subscriptions: [ReceiptSubscription], requests: [ReceiptRequest], receipts: [Receipt]) {
+        let subscriptions = try await rows("SELECT id, creator_key, created_at FROM receipt_subscriptions") { row -> ReceiptSubscription? in
+            guard let id = row.column("id")?.string, let blob = row.column("creator_key")?.blob, let createdAt = row.column("created_at")?.integer,
+                  let key = try? VAPIDPublicKey(base64URL: Base64URL.encode(blob.readableBytesView))
+            else { return nil }
+            return ReceiptSubscription(id: ReceiptSubscriptionID(trusted: id), creatorKey: key, createdAt: Int64(createdAt))
+        }
+        let requests = try await rows("SELECT message_id, subscription_id, expires_at FROM receipt_requests") { row -> ReceiptRequest? in
+            guard let message = row.column("message_id")?.string, let subscription = row.column("subscription_id")?.string,
+                  let expiresAt = row.column("expires_at")?.integer
+            else { return nil }
+            return ReceiptRequest(message: MessageID(trusted: message), subscription: ReceiptSubscriptionID(trusted: subscription), expiresAt: Int64(expiresAt))
+        }
+        let receipts = try await rows("SELECT subscription_id, message_id, status, at FROM receipts") { row -> Receipt? in
+            guard let subscription = row.column("subscription_id")?.string, let message = row.column("message_id")?.string,
+                  let status = row.column("status")?.integer.flatMap(Receipt.Status.init(rawValue:)), let at = row.column("at")?.integer
+            else { return nil }
+            return Receipt(subscription: ReceiptSubscriptionID(trusted: subscription), message: MessageID(trusted: message), status: status, at: Int64(at))
+        }
+        return (subscriptions, requests, receipts)
     }
 
     // MARK: Secret
