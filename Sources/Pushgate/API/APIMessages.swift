@@ -13,13 +13,17 @@ public struct APIRequest: Sendable {
     public var headers: HTTPHeaders
     /// The body.
     public var body: ByteBuffer
+    /// Whether the transport can answer with HTTP/2 server push (``APIResponse/serverPush``).
+    public var canServerPush: Bool
 
     /// Creates a request.
-    public init(method: HTTPMethod, path: String, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer()) {
+    public init(method: HTTPMethod, path: String, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer(),
+                canServerPush: Bool = false) {
         self.method = method
         self.path = path
         self.headers = headers
         self.body = body
+        self.canServerPush = canServerPush
     }
 
     /// The media type of `Content-Type`, lowercased, without parameters.
@@ -39,13 +43,18 @@ public struct APIResponse: Sendable {
     /// A body that goes on after the head, chunk by chunk, until the stream ends or the client
     /// goes (server-sent events); `nil` for a complete `body`.
     public var stream: ResponseStream?
+    /// HTTP/2 server pushes on this request's stream (RFC 8030 §6.3), before the response: the
+    /// response (status, headers, body) is written only once the pushes end.
+    public var serverPush: ServerPushStream?
 
     /// Creates a response.
-    public init(status: HTTPResponseStatus, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer(), stream: ResponseStream? = nil) {
+    public init(status: HTTPResponseStatus, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer(), stream: ResponseStream? = nil,
+                serverPush: ServerPushStream? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
         self.stream = stream
+        self.serverPush = serverPush
     }
 
     /// A response whose body is `value` encoded as JSON (`contentType` defaults to application/json).
@@ -81,6 +90,39 @@ public struct ResponseStream: Sendable {
 
     /// Creates a stream.
     public init(_ chunks: AsyncStream<Chunk>) { self.chunks = chunks }
+}
+
+/// HTTP/2 server pushes (PUSH_PROMISE for a synthesized `GET`, then its response) to send on a
+/// request's stream as they come.
+public struct ServerPushStream: Sendable {
+    /// One pushed response.
+    public struct Push: Sendable {
+        /// The promised request: `:scheme`, `:authority`, `:path` (the method is `GET`).
+        public var scheme: String
+        /// `:authority`.
+        public var authority: String
+        /// `:path`.
+        public var path: String
+        /// The pushed response's status; it has no body.
+        public var status: HTTPResponseStatus
+        /// Runs once the promise and the response are written.
+        public var written: @Sendable () async -> Void
+
+        /// Creates a push.
+        public init(scheme: String, authority: String, path: String, status: HTTPResponseStatus, written: @escaping @Sendable () async -> Void = {}) {
+            self.scheme = scheme
+            self.authority = authority
+            self.path = path
+            self.status = status
+            self.written = written
+        }
+    }
+
+    /// The pushes; when they end, the response itself is written.
+    public var pushes: AsyncStream<Push>
+
+    /// Creates a stream.
+    public init(_ pushes: AsyncStream<Push>) { self.pushes = pushes }
 }
 
 /// The JSON encoder and decoder every API body goes through.

@@ -1,7 +1,9 @@
 import Logging
 import NIOCore
 import NIOConcurrencyHelpers
+import NIOHPACK
 import NIOHTTP1
+import NIOHTTP2
 
 /// Limits the front end enforces before a request reaches its route. (Body limits come from
 /// the route: ``MatchedRoute/bodyLimit``.)
@@ -112,7 +114,7 @@ final class RequestHandler: ChannelInboundHandler {
     private func dispatch(head: HTTPRequestHead, route: MatchedRoute, body: ByteBuffer, context: ChannelHandlerContext) {
         timeout?.cancel()
         state = .responding
-        let request = APIRequest(method: head.method, path: Self.path(of: head.uri), headers: head.headers, body: body)
+        let request = APIRequest(method: head.method, path: Self.path(of: head.uri), headers: head.headers, body: body, canServerPush: isHTTP2)
         let started = NIODeadline.now()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.makeFutureWithTask {
@@ -134,9 +136,15 @@ final class RequestHandler: ChannelInboundHandler {
         write(error.response, version: version, keepAlive: false, context: context)
     }
 
-    private func write(_ response: APIResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+    /// `counted`: whether this response ends a request the shutdown tracker counts (a stream's
+    /// final response does not: its request stopped counting when the stream began).
+    private func write(_ response: APIResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext, counted: Bool = true) {
         if let stream = response.stream {
             writeStreaming(response, stream, version: version, context: context)
+            return
+        }
+        if let pushes = response.serverPush, isHTTP2 {
+            writeServerPushes(response, pushes, version: version, context: context)
             return
         }
         var headers = response.headers
@@ -151,7 +159,7 @@ final class RequestHandler: ChannelInboundHandler {
         let channel = context.channel
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
-            tracker.end()
+            if counted { tracker.end() }
             loopBound.value.setActive(false)
             if close { channel.close(promise: nil) }
         }
@@ -187,6 +195,44 @@ final class RequestHandler: ChannelInboundHandler {
         }
     }
 
+    /// Each push as it comes: a PUSH_PROMISE on this stream for a `GET` of its path, then the
+    /// promised stream's response, both written straight to the connection below the stream
+    /// multiplexer, which cannot name a promised stream before it is written (stream ids of
+    /// pushes come from this connection's ``ConnectionActivity``). When the pushes end, the
+    /// response itself. Like a streamed body, it keeps the connection from being idle and does
+    /// not hold up shutdown.
+    private func writeServerPushes(_ response: APIResponse, _ pushes: ServerPushStream, version: HTTPVersion, context: ChannelHandlerContext) {
+        tracker.end()
+        guard let parent = context.channel.parent,
+              let streamID = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)
+        else {
+            write(APIResponse(status: response.status, headers: response.headers, body: response.body), version: version, keepAlive: true,
+                  context: context, counted: false)
+            return
+        }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let activity = self.activity
+        streaming = Task {
+            for await push in pushes.pushes {
+                let written = eventLoop.flatSubmit {
+                    let promised = activity.nextPushStreamID()
+                    let request: HPACKHeaders = [":method": "GET", ":scheme": push.scheme, ":authority": push.authority, ":path": push.path]
+                    parent.write(HTTP2Frame(streamID: streamID, payload: .pushPromise(.init(pushedStreamID: promised, headers: request))), promise: nil)
+                    let headers: HPACKHeaders = [":status": String(push.status.code)]
+                    return parent.writeAndFlush(HTTP2Frame(streamID: promised, payload: .headers(.init(headers: headers, endStream: true))))
+                }
+                guard (try? await written.get()) != nil else { break }
+                await push.written()
+            }
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.write(APIResponse(status: response.status, headers: response.headers, body: response.body),
+                              version: version, keepAlive: true, context: context, counted: false)
+            }
+        }
+    }
+
     private func setActive(_ now: Bool) {
         guard now != active else { return }
         active = now
@@ -209,6 +255,14 @@ final class RequestHandler: ChannelInboundHandler {
 final class ConnectionActivity: @unchecked Sendable {
     /// Requests received and not yet fully answered. Only touched on the connection's event loop.
     var requestsInFlight = 0
+    /// The stream id the next server push is promised on (even, increasing: RFC 9113 §5.1.1).
+    private var nextPushStream: Int32 = 2
+
+    /// A new promised stream id. Only called on the connection's event loop.
+    func nextPushStreamID() -> HTTP2StreamID {
+        defer { nextPushStream += 2 }
+        return HTTP2StreamID(nextPushStream)
+    }
 }
 
 /// Counts requests in progress, so shutdown can wait for them.

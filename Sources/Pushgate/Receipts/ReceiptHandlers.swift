@@ -38,12 +38,17 @@ struct ReceiptHandlers: Sendable {
         return APIResponse(status: .noContent)
     }
 
-    /// `GET /rs/<id>` with `Accept: text/event-stream`: the receipts waiting, then each as it
-    /// comes, as server-sent events; a receipt is forgotten once written.
+    /// `GET /rs/<id>`: the receipts waiting, then each as it comes, until the subscription is
+    /// deleted; a receipt is forgotten once written. Over HTTP/2, as RFC 8030 §6.3 says: a
+    /// PUSH_PROMISE for a `GET` of the message URL, answered `204` (acknowledged) or `410`
+    /// (expired), and `404` for the `GET` itself once the subscription is gone (P-61). With
+    /// `Accept: text/event-stream` (any HTTP version), as server-sent events instead.
     func stream(_ request: APIRequest, id: ReceiptSubscriptionID) async throws(APIError) -> APIResponse {
         let accepts = request.headers.lowercasedTokens("Accept").map { $0.split(separator: ";").first.map(String.init) ?? $0 }
-        guard accepts.contains("text/event-stream") else { throw .receiptStreamNotAcceptable }
+        let events = accepts.contains("text/event-stream")
+        guard events || request.canServerPush else { throw .receiptStreamNotAcceptable }
         guard let receipts = center.receipts(of: id) else { throw .notFound }
+        if !events { return serverPushes(receipts) }
         let center = self.center, urls = self.urls
         let chunks = AsyncStream<ResponseStream.Chunk> { continuation in
             // A comment first, so the client sees the stream open before any receipt.
@@ -60,6 +65,26 @@ struct ReceiptHandlers: Sendable {
         headers.add(name: "Content-Type", value: "text/event-stream")
         headers.add(name: "Cache-Control", value: "no-store")
         return APIResponse(status: .ok, headers: headers, stream: ResponseStream(chunks))
+    }
+
+    /// The receipts as HTTP/2 server pushes of the message URLs.
+    private func serverPushes(_ receipts: AsyncStream<Receipt>) -> APIResponse {
+        let center = self.center, urls = self.urls
+        let origin = urls.base.split(separator: "/", omittingEmptySubsequences: true)
+        let scheme = String(origin.first?.dropLast() ?? "https"), authority = String(origin.dropFirst().first ?? "")
+        let pushes = AsyncStream<ServerPushStream.Push> { continuation in
+            let forwarding = Task {
+                for await receipt in receipts {
+                    let path = String(urls.url(.message, receipt.message).dropFirst(urls.base.count))
+                    continuation.yield(.init(scheme: scheme, authority: authority, path: path,
+                                             status: receipt.status == .acknowledged ? .noContent : .gone) { await center.delivered(receipt) })
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { _ in forwarding.cancel() }
+        }
+        // What the GET itself gets once the subscription is gone (P-61).
+        return APIResponse(status: .notFound, headers: ["Cache-Control": "no-store"], serverPush: ServerPushStream(pushes))
     }
 
     /// One receipt as a server-sent event: `event: receipt`, `id: <message id>`, and `data:` the
