@@ -125,4 +125,24 @@ struct RegistryStoreTests {
         try await newer.close()
         await #expect(throws: SQLiteRegistryStore.NewerSchema.self) { try await SQLiteRegistryStore.open(path: path) }
     }
+
+    @Test("a write whose caller is cancelled still completes or rolls back whole; later writes work (no transaction left open)")
+    func cancelledWrites() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cancel-\(UUID().uuidString).sqlite").path
+        let store = try await SQLiteRegistryStore.open(path: path)
+        // Cancelled at different moments: before it starts, and in the middle of its statements.
+        for round in 0..<30 {
+            let batch = (0..<2_000).map { _ in Subscription.make(restrictionKey: nil, now: 1) }
+            let write = Task { try await store.insert(batch: batch) }
+            if round > 0 { try await Task.sleep(for: .microseconds(200 * round)) }
+            write.cancel()
+            _ = await write.result
+        }
+        let last = Subscription.make(restrictionKey: nil, now: 2)
+        try await store.insert(last)
+        let loaded = try await store.load().subscriptions
+        #expect(loaded.contains(last))
+        #expect(loaded.count % 2_000 == 1, "every batch landed whole or not at all")
+        try await store.close()
+    }
 }

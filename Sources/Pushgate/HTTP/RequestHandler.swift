@@ -184,7 +184,8 @@ final class RequestHandler: ChannelInboundHandler {
                     return context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(chunk.bytes))))
                 }
                 guard (try? await written.get()) != nil else { return }
-                await chunk.written()
+                let recorded = chunk.written
+                await Task { await recorded() }.value  // recorded even if the client just went
             }
             eventLoop.execute {
                 let (handler, context) = loopBound.value
@@ -223,7 +224,8 @@ final class RequestHandler: ChannelInboundHandler {
                     return parent.writeAndFlush(HTTP2Frame(streamID: promised, payload: .headers(.init(headers: headers, endStream: true))))
                 }
                 guard (try? await written.get()) != nil else { break }
-                await push.written()
+                let recorded = push.written
+                await Task { await recorded() }.value  // recorded even if the client just went
             }
             eventLoop.execute {
                 let (handler, context) = loopBound.value

@@ -69,7 +69,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         let version = try await rows("PRAGMA user_version") { $0.column("user_version")?.integer }.first ?? 0
         guard version <= Self.schemaVersion else { throw NewerSchema(found: version) }
         guard version < Self.schemaVersion else { return }
-        try await transaction {
+        try await transaction { [self] in
             // Version 3: subscriptions, lists, the installation secret. Earlier files had subsets
             // of these tables, so each is created only if missing.
             try await execute("""
@@ -119,17 +119,23 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     /// Runs `body` as one transaction, serialized with every other write.
-    private func transaction(_ body: () async throws -> Void) async throws {
-        try await writes.withLock {
-            try await execute("BEGIN IMMEDIATE")
-            do {
-                try await body()
-                try await execute("COMMIT")
-            } catch {
-                try? await execute("ROLLBACK")
-                throw error
+    ///
+    /// In a task of its own, so that cancelling the caller (a client that went away) cannot stop
+    /// it halfway: sqlite-nio's queries throw on cancellation, and a cancelled ROLLBACK would leave
+    /// the shared connection inside a transaction, failing every later write.
+    private func transaction(_ body: @escaping @Sendable () async throws -> Void) async throws {
+        try await Task {
+            try await writes.withLock {
+                try await execute("BEGIN IMMEDIATE")
+                do {
+                    try await body()
+                    try await execute("COMMIT")
+                } catch {
+                    try? await execute("ROLLBACK")
+                    throw error
+                }
             }
-        }
+        }.value
     }
 
     // MARK: Load
@@ -189,7 +195,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     // MARK: Subscriptions and sets
 
     public func insert(_ subscription: Subscription) async throws {
-        try await transaction {
+        try await transaction { [self] in
             if let set = subscription.set {
                 try await execute("INSERT OR IGNORE INTO sets (id, topic_id, created_at) VALUES (?, ?, ?)",
                                   [.text(set.id.rawValue), .text(set.topicID.rawValue), .integer(Int(set.createdAt))])
@@ -199,7 +205,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func insert(batch subscriptions: [Subscription]) async throws {
-        try await transaction {
+        try await transaction { [self] in
             // Many rows per statement: a million single-row statements spend their time in the
             // round trips to SQLite's thread, not in SQLite.
             for chunk in stride(from: 0, to: subscriptions.count, by: Self.rowsPerStatement) {
@@ -223,13 +229,13 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func markDeleted(id: SubscriptionID, at time: Int64) async throws {
-        try await transaction {
+        try await transaction { [self] in
             try await deleteSubscriptions(where: "id = ?", [.text(id.rawValue)], at: time)
         }
     }
 
     public func deleteSet(id: SetID, at time: Int64) async throws {
-        try await transaction {
+        try await transaction { [self] in
             try await deleteSubscriptions(where: "set_id = ? AND deleted_at IS NULL", [.text(id.rawValue)], at: time)
             try await execute("UPDATE sets SET deleted_at = ? WHERE id = ?", [.integer(Int(time)), .text(id.rawValue)])
         }
@@ -243,7 +249,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func purgeDeleted(before time: Int64) async throws {
-        try await transaction {
+        try await transaction { [self] in
             try await execute("DELETE FROM subscriptions WHERE deleted_at IS NOT NULL AND deleted_at < ?", [.integer(Int(time))])
             try await execute("""
                 DELETE FROM sets WHERE deleted_at IS NOT NULL AND deleted_at < ?
@@ -255,7 +261,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     // MARK: Lists
 
     public func insertList(_ list: PushList) async throws {
-        try await transaction {
+        try await transaction { [self] in
             try await execute("INSERT INTO lists (id, push_token, creator_key, created_at) VALUES (?, ?, ?, ?)",
                               [.text(list.id.rawValue), .text(list.pushToken.rawValue), .blob(ByteBuffer(bytes: list.creatorKey.rawBytes)), .integer(Int(list.createdAt))])
             for (token, member) in list.members { try await upsertMember(list.id, token, member) }
@@ -263,7 +269,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func updateList(id: ListID, _ changes: [ListChange]) async throws {
-        try await transaction {
+        try await transaction { [self] in
             for change in changes {
                 switch change {
                 case .upsert(let token, let member): try await upsertMember(id, token, member)
@@ -274,7 +280,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func deleteList(id: ListID) async throws {
-        try await transaction {
+        try await transaction { [self] in
             try await execute("DELETE FROM list_members WHERE list_id = ?", [.text(id.rawValue)])
             try await execute("DELETE FROM lists WHERE id = ?", [.text(id.rawValue)])
         }
@@ -290,7 +296,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     // MARK: Held messages
 
     public func hold(_ message: HeldMessage) async throws {
-        try await transaction {
+        try await transaction { [self] in
             // REPLACE drops the row of the same (topic_id, slot): the replaced message.
             try await execute("""
                 INSERT OR REPLACE INTO held_messages
@@ -305,7 +311,7 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     public func release(_ ids: [MessageID]) async throws {
         guard !ids.isEmpty else { return }
-        try await transaction {
+        try await transaction { [self] in
             for chunk in stride(from: 0, to: ids.count, by: Self.rowsPerStatement) {
                 let part = ids[chunk..<min(chunk + Self.rowsPerStatement, ids.count)]
                 try await execute("DELETE FROM held_messages WHERE id IN (\(Array(repeating: "?", count: part.count).joined(separator: ", ")))",
@@ -333,14 +339,14 @@ public final class SQLiteRegistryStore: RegistryStore {
     // MARK: Receipts
 
     public func insert(_ subscription: ReceiptSubscription) async throws {
-        try await transaction {
+        try await transaction { [self] in
             try await execute("INSERT INTO receipt_subscriptions (id, creator_key, created_at) VALUES (?, ?, ?)",
                               [.text(subscription.id.rawValue), .blob(ByteBuffer(bytes: subscription.creatorKey.rawBytes)), .integer(Int(subscription.createdAt))])
         }
     }
 
     public func deleteReceiptSubscription(id: ReceiptSubscriptionID) async throws {
-        try await transaction {
+        try await transaction { [self] in
             for table in ["receipt_requests", "receipts"] {
                 try await execute("DELETE FROM \(table) WHERE subscription_id = ?", [.text(id.rawValue)])
             }
@@ -349,7 +355,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func insert(_ requests: [ReceiptRequest]) async throws {
-        try await transaction {
+        try await transaction { [self] in
             for chunk in stride(from: 0, to: requests.count, by: Self.rowsPerStatement) {
                 let part = requests[chunk..<min(chunk + Self.rowsPerStatement, requests.count)]
                 try await execute("INSERT INTO receipt_requests (message_id, subscription_id, expires_at) VALUES "
@@ -360,13 +366,13 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func removeRequests(_ messages: [MessageID]) async throws {
-        try await transaction {
+        try await transaction { [self] in
             for message in messages { try await execute("DELETE FROM receipt_requests WHERE message_id = ?", [.text(message.rawValue)]) }
         }
     }
 
     public func resolve(_ receipts: [Receipt]) async throws {
-        try await transaction {
+        try await transaction { [self] in
             for receipt in receipts {
                 try await execute("DELETE FROM receipt_requests WHERE message_id = ?", [.text(receipt.message.rawValue)])
                 try await execute("INSERT OR REPLACE INTO receipts (subscription_id, message_id, status, at) VALUES (?, ?, ?, ?)",
@@ -376,7 +382,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func removeReceipts(_ receipts: [Receipt]) async throws {
-        try await transaction {
+        try await transaction { [self] in
             for receipt in receipts {
                 try await execute("DELETE FROM receipts WHERE subscription_id = ? AND message_id = ?",
                                   [.text(receipt.subscription.rawValue), .text(receipt.message.rawValue)])
