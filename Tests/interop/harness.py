@@ -92,7 +92,7 @@ class Server:
     """`pushgate serve` with a generated config; restartable with the same registry."""
 
     def __init__(self, binary: Path, directory: Path, broker: Broker, extra: str = "", tls=None, verify=True,
-                 server_extra: str = ""):
+                 server_extra: str = "", log_level: str = "debug"):
         """`tls`: (certificate, key) PEM paths to serve HTTPS; `verify`: what httpx trusts."""
         self.binary = binary
         self.port = free_port()
@@ -113,7 +113,7 @@ server:
 storage:
   path: "registry-{self.port}.sqlite"
 logging:
-  level: debug
+  level: {log_level}
 {extra}
 """)
         self.process = None

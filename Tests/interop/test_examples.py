@@ -50,3 +50,21 @@ def test_example_pair(pushgate_bin, server, broker, tmp_path, device_kind, sende
     finally:
         if device.poll() is None:
             device.kill()
+
+
+def test_python_sender_receipt_round_trip(pushgate_bin, server, broker, tmp_path):
+    """The README's receipt round trip: the example device acknowledges, the example sender
+    asked for a receipt and prints it (204)."""
+    subscription = tmp_path / "subscription.json"
+    device = start_device("python", pushgate_bin.parent, server, broker, subscription)
+    try:
+        sent = subprocess.run([sys.executable, str(ROOT / "Examples/python/sender.py"), "--subscription", str(subscription),
+                               "--message", "was it received?", "--receipt"], capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        lines = sent.stdout.splitlines()
+        assert lines[0].startswith("HTTP 202 ") and lines[1] == f"receipt: 204 for {lines[0].split(' ', 2)[2]}"
+        output, _ = device.communicate(timeout=30)
+        assert "message (normal): was it received?" in output
+    finally:
+        if device.poll() is None:
+            device.kill()

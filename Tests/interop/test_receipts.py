@@ -64,7 +64,7 @@ class SSEReader:
 
     def __init__(self, url: str):
         self.events = []
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.client = httpx.Client(timeout=None)
         self.opened = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(url,), daemon=True)
@@ -85,18 +85,14 @@ class SSEReader:
                     elif line == "" and event:
                         with self.lock:
                             self.events.append(event)
+                            self.lock.notify_all()
                         event = {}
         except httpx.HTTPError:
             pass
 
     def wait(self, count: int, timeout: float = 5) -> list:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            with self.lock:
-                if len(self.events) >= count:
-                    return list(self.events)
-            time.sleep(0.02)
         with self.lock:
+            self.lock.wait_for(lambda: len(self.events) >= count, timeout=timeout)
             return list(self.events)
 
     def close(self):
