@@ -1,5 +1,6 @@
 public import Foundation
 public import MQTTBridge
+import NIOConcurrencyHelpers
 public import NIOCore
 
 /// What ``MQTTDelivery`` needs from a broker connection. ``MQTTBridge`` is it; unit tests record.
@@ -215,7 +216,7 @@ public final class MQTTDelivery: PushDelivery {
     /// The MQTT 5 properties every message carries.
     private static func properties(id: MessageID, acceptedAt: Int64, contentEncoding: String?, expiry: Int) -> MQTTProperties {
         var properties = MQTTProperties(correlationData: Array(id.rawValue.utf8), userProperties: [
-            .init("message-id", id.rawValue), .init("accepted-at", RFC3339.format(acceptedAt)),
+            .init("message-id", id.rawValue), .init("accepted-at", acceptedAtText.text(for: acceptedAt)),
         ])
         if let contentEncoding { properties.userProperties.append(.init("content-encoding", contentEncoding)) }
         if expiry > 0 { properties.messageExpiryInterval = UInt32(expiry) }
@@ -237,6 +238,9 @@ public final class MQTTDelivery: PushDelivery {
         }
     }
 
+    /// The `accepted-at` text of the current second, formatted once per second, not per message.
+    private static let acceptedAtText = SecondText()
+
     /// What a broker failure means for the push.
     static func deliveryError(_ error: MQTTBridgeError) -> DeliveryError {
         switch error {
@@ -247,5 +251,17 @@ public final class MQTTDelivery: PushDelivery {
         case .rejected(_, let reason): .rejected(reason)
         case .invalidTopic, .client: .rejected(error.description)
         }
+    }
+}
+
+/// An RFC 3339 time formatted once per second and reused by every message of that second.
+final class SecondText: Sendable {
+    private let last = NIOLockedValueBox<(second: Int64, text: String)>((.min, ""))
+
+    func text(for second: Int64) -> String {
+        if let cached = last.withLockedValue({ $0.second == second ? $0.text : nil }) { return cached }
+        let text = RFC3339.format(second)
+        last.withLockedValue { $0 = (second, text) }
+        return text
     }
 }

@@ -12,32 +12,36 @@ final class MessageLedger: Sendable {
     }
 
     private struct State {
-        var entries: [MessageID: Entry] = [:]
-        /// Insertion order, for evicting the oldest.
-        var order: [MessageID] = []
-        var head = 0
+        var entries: [MessageID: Entry]
+        /// The remembered ids in arrival order, as a ring: the slot at `next` holds the oldest
+        /// once the ring is full, and is evicted as it is overwritten.
+        var ring: [MessageID?]
+        var next = 0
+
+        init(capacity: Int) {
+            // Both sized once: growing a dictionary of this size on the push path meant rehashing
+            // and large allocations (malloc_consolidate showed in the profile).
+            entries = Dictionary(minimumCapacity: capacity)
+            ring = Array(repeating: nil, count: capacity)
+        }
     }
 
     /// The most messages remembered.
     let capacity: Int
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
-    init(capacity: Int = 200_000) { self.capacity = max(1, capacity) }
+    init(capacity: Int = 200_000) {
+        self.capacity = max(1, capacity)
+        state = NIOLockedValueBox(State(capacity: self.capacity))
+    }
 
     /// Remembers an accepted message.
     func record(_ id: MessageID, expiresAt: Int64) {
         state.withLockedValue { state in
-            if state.entries.count >= capacity, state.head < state.order.count {
-                state.entries[state.order[state.head]] = nil
-                state.head += 1
-            }
+            if let evicted = state.ring[state.next] { state.entries[evicted] = nil }
+            state.ring[state.next] = id
+            state.next = (state.next + 1) % capacity
             state.entries[id] = Entry(expiresAt: expiresAt, acknowledged: false)
-            state.order.append(id)
-            // Drop the evicted prefix now and then, so the order array does not grow forever.
-            if state.head > capacity {
-                state.order.removeFirst(state.head)
-                state.head = 0
-            }
         }
     }
 

@@ -101,6 +101,8 @@ struct ReceiptHandlers: Sendable {
     /// name a receipt subscription of this service is 400 (P-39); `respond-async` without one is
     /// 400 too (the application server MUST send it). `nil` when no receipt is asked for.
     func requested(_ request: APIRequest) throws(APIError) -> ReceiptSubscriptionID? {
+        // Most pushes carry neither header: one lookup each, and nothing is parsed.
+        guard request.headers.contains(name: "Link") || request.headers.contains(name: "Prefer") else { return nil }
         let targets = LinkHeader.targets("urn:ietf:params:push:receipt", in: request.headers)
         let respondAsync = request.headers.lowercasedTokens("Prefer").contains { $0.hasPrefix("respond-async") }
         guard !targets.isEmpty else {
