@@ -72,7 +72,7 @@ struct AdminCommand: AsyncParsableCommand {
 
     /// `pushgate admin stats`: counts, as JSON.
     struct Stats: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the registry's counts as JSON: {\"subscriptions\", \"deleted\", \"lists\"}.")
+        static let configuration = CommandConfiguration(abstract: "Print the registry's counts as JSON: {\"deleted\", \"lists\", \"sets\", \"subscriptions\"}.")
 
         @Option(name: .shortAndLong, help: "The YAML config file.")
         var config: String = "config.yaml"
@@ -82,7 +82,11 @@ struct AdminCommand: AsyncParsableCommand {
             let store = try await SQLiteRegistryStore.open(path: loaded.storage.path)
             let snapshot = try await store.load()
             try await store.close()
-            print(#"{"deleted":\#(snapshot.deletedPushTokens.count),"lists":\#(snapshot.lists.count),"subscriptions":\#(snapshot.subscriptions.count)}"#)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let counts = ["subscriptions": snapshot.subscriptions.count, "deleted": snapshot.deletedPushTokens.count,
+                          "sets": snapshot.sets.count, "lists": snapshot.lists.count]
+            print(String(decoding: try encoder.encode(counts), as: UTF8.self))
         }
     }
 }

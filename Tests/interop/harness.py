@@ -50,7 +50,7 @@ def create_subscriptions(binary: Path, config: Path, count: int, rows: bool = Tr
 
 
 def registry_stats(binary: Path, config: Path) -> dict:
-    """`pushgate admin stats`: {"subscriptions", "deleted", "lists"}."""
+    """`pushgate admin stats`: {"deleted", "lists", "sets", "subscriptions"}."""
     result = subprocess.run([str(binary), "admin", "stats", "--config", str(config)], check=True, capture_output=True, text=True)
     return json.loads(result.stdout)
 
