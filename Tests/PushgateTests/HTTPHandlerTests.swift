@@ -47,6 +47,26 @@ struct HTTPHandlerTests {
         }
     }
 
+    @Test("HEAD is answered like GET, without the body but with its Content-Length (issue 15 #7)")
+    func headRequest() async throws {
+        struct BodyResponder: HTTPResponder {
+            func match(method: HTTPMethod, path: String) -> MatchedRoute {
+                MatchedRoute(bodyLimit: 0, label: "\(method.rawValue)") { request in
+                    request.method == .GET ? APIResponse(status: .ok, body: ByteBuffer(string: "twelve bytes")) : APIResponse(status: .methodNotAllowed)
+                }
+            }
+        }
+        let channel = try await channel(responder: BodyResponder())
+        try await channel.writeInbound(HTTPServerRequestPart.head(HTTPRequestHead(version: .http1_1, method: .HEAD, uri: "/healthz")))
+        try await channel.writeInbound(HTTPServerRequestPart.end(nil))
+        let head = try await responseHead(channel)
+        #expect(head.status == .ok && head.headers["Content-Length"] == ["12"])
+        guard case .end = try await channel.waitForOutboundWrite(as: HTTPServerResponsePart.self) else {
+            Issue.record("a body was written for HEAD")
+            return
+        }
+    }
+
     @Test("a request in flight keeps its connection from counting as idle, until its answer is written")
     func activity() async throws {
         let activity = ConnectionActivity()

@@ -1,6 +1,9 @@
 """Front-end limits that keep slow or hostile clients from holding resources."""
+import re
 import socket
 import time
+
+import httpx
 
 from harness import Server
 
@@ -57,3 +60,28 @@ def test_idle_connection_is_closed(pushgate_bin, tmp_path, broker):
             assert 1.5 < time.time() - started < 6
     finally:
         server.stop()
+
+
+def test_http1_pipelined_requests_are_all_answered_in_order(server):
+    """Issue 15 #4: two requests in one write on one HTTP/1.1 connection: both answered, in order,
+    and the connection stays usable; nothing is done without an answer."""
+    import socket
+    with socket.create_connection(("127.0.0.1", server.port)) as s:
+        request = b"POST /subscribe HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        s.sendall(request + request + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        data = b""
+        while data.count(b"HTTP/1.1 ") < 3:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    assert statuses == [b"201", b"201", b"200"]
+    assert data.count(b"Location: ") == 2
+
+
+def test_head_is_get_without_a_body(server):
+    """Issue 15 #7: HEAD /healthz is 200 with the GET's headers and no body."""
+    response = httpx.head(f"{server.url}/healthz")
+    assert response.status_code == 200 and response.content == b""
+    assert int(response.headers["content-length"]) == len(httpx.get(f"{server.url}/healthz").content)

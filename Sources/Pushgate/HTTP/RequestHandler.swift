@@ -90,7 +90,8 @@ final class RequestHandler: ChannelInboundHandler {
             refuse(.headersTooLarge, context: context, version: head.version)
             return
         }
-        let route = responder.match(method: head.method, path: Self.path(of: head.uri))
+        // HEAD is GET without the body (RFC 9110 §9.3.2): routed as GET, the body left out below.
+        let route = responder.match(method: head.method == .HEAD ? .GET : head.method, path: Self.path(of: head.uri))
         let declared = head.headers["Content-Length"].first.flatMap { Int($0) }
         if let declared, declared > route.bodyLimit {
             refuse(.payloadTooLarge(route.bodyLimit), context: context, version: head.version)
@@ -114,7 +115,8 @@ final class RequestHandler: ChannelInboundHandler {
     private func dispatch(head: HTTPRequestHead, route: MatchedRoute, body: ByteBuffer, context: ChannelHandlerContext) {
         timeout?.cancel()
         state = .responding
-        let request = APIRequest(method: head.method, path: Self.path(of: head.uri), headers: head.headers, body: body, canServerPush: isHTTP2)
+        let request = APIRequest(method: head.method == .HEAD ? .GET : head.method, path: Self.path(of: head.uri), headers: head.headers,
+                                 body: body, canServerPush: isHTTP2 && head.method != .HEAD)
         let started = NIODeadline.now()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.makeFutureWithTask {
@@ -125,7 +127,7 @@ final class RequestHandler: ChannelInboundHandler {
                 "route": "\(route.label)", "status": "\(response.status.code)",
                 "ms": "\((NIODeadline.now() - started).nanoseconds / 1_000_000)",
             ])
-            handler.write(response, version: head.version, keepAlive: head.isKeepAlive, context: context)
+            handler.write(response, version: head.version, keepAlive: head.isKeepAlive, context: context, bodiless: head.method == .HEAD)
         }
     }
 
@@ -138,7 +140,14 @@ final class RequestHandler: ChannelInboundHandler {
 
     /// `counted`: whether this response ends a request the shutdown tracker counts (a stream's
     /// final response does not: its request stopped counting when the stream began).
-    private func write(_ response: APIResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext, counted: Bool = true) {
+    /// `bodiless`: a HEAD request's answer — the headers of the GET, Content-Length included, no body.
+    private func write(_ response: APIResponse, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext, counted: Bool = true,
+                       bodiless: Bool = false) {
+        if bodiless, response.stream != nil || response.serverPush != nil {
+            write(APIResponse(status: response.status, headers: response.headers), version: version, keepAlive: keepAlive, context: context,
+                  counted: counted, bodiless: true)
+            return
+        }
         if let stream = response.stream {
             writeStreaming(response, stream, version: version, context: context)
             return
@@ -152,18 +161,19 @@ final class RequestHandler: ChannelInboundHandler {
         let close = !isHTTP2 && !keepAlive
         if close { headers.replaceOrAdd(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: response.status, headers: headers))), promise: nil)
-        if response.body.readableBytes > 0 {
+        if response.body.readableBytes > 0, !bodiless {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
+        // Idle before the end goes out: writing it lets HTTPServerPipelineHandler hand over the
+        // next pipelined request at once, re-entering channelRead (RFC 9112 §9.3.2: answer in order).
+        if case .responding = state { state = .idle }
+        setActive(false)
         let tracker = self.tracker
         let channel = context.channel
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
             if counted { tracker.end() }
-            loopBound.value.setActive(false)
             if close { channel.close(promise: nil) }
         }
-        if case .responding = state { state = .idle }
     }
 
     /// The head now (no Content-Length: chunked on HTTP/1.1, DATA frames on HTTP/2), then each
