@@ -85,3 +85,32 @@ def test_head_is_get_without_a_body(server):
     response = httpx.head(f"{server.url}/healthz")
     assert response.status_code == 200 and response.content == b""
     assert int(response.headers["content-length"]) == len(httpx.get(f"{server.url}/healthz").content)
+
+
+def test_connection_limit(pushgate_bin, tmp_path, broker):
+    """server.max_connections: connections beyond it are closed as they arrive; once one closes,
+    a new one is served."""
+    server = Server(pushgate_bin, tmp_path, broker, server_extra="  max_connections: 3\n")
+    try:
+        time.sleep(0.5)          # the start-up health checks' connections are gone
+        held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
+        for s in held:           # each one admitted and served (keep-alive)
+            s.settimeout(3)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(1024).startswith(b"HTTP/1.1 200")
+        extra = socket.create_connection(("127.0.0.1", server.port))
+        extra.settimeout(3)
+        try:
+            extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = extra.recv(1024)
+        except ConnectionResetError:
+            answer = b""
+        assert answer == b""                               # closed without an answer
+        extra.close()
+        held.pop().close()
+        time.sleep(0.3)
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        for s in held:
+            s.close()
+    finally:
+        server.stop()

@@ -137,7 +137,7 @@ public struct APIError: Error, Sendable {
         APIError(.badRequest, errno: 140, "list document: \(why)")
     }
     static func notOurPushResources(_ count: Int) -> APIError {
-        APIError(.badRequest, errno: 141, "\(count) member(s) are not push resources of this service (listed in \"members\")")
+        APIError(.badRequest, errno: 141, "\(count) member(s) are not push resources of this service (the first \(min(count, ListHandlers.namedInErrors)) listed in \"members\")")
     }
     static func unsupportedMediaType(_ expected: String) -> APIError {
         APIError(.unsupportedMediaType, errno: 142, "Content-Type must be \(expected)")

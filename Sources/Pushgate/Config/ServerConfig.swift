@@ -15,6 +15,9 @@ public struct ServerConfig: Sendable, Decodable {
     public var idleTimeoutSeconds = Defaults.idleTimeoutSeconds
     /// `request_timeout_seconds`: a request whose body has not fully arrived by then gets 408.
     public var requestTimeoutSeconds = Defaults.requestTimeoutSeconds
+    /// `max_connections`: connections open at once; more are closed as they arrive. Keep it below
+    /// the process's file descriptor limit, with room for the broker and the database.
+    public var maxConnections = Defaults.maxConnections
 
     /// The defaults of the optional keys, written once.
     public enum Defaults {
@@ -26,6 +29,8 @@ public struct ServerConfig: Sendable, Decodable {
         public static let idleTimeoutSeconds = 60
         /// `request_timeout_seconds`.
         public static let requestTimeoutSeconds = 10
+        /// `max_connections`.
+        public static let maxConnections = 10_000
     }
 
     /// A server section given in code (tests, embedding); the other keys take their defaults.
@@ -70,6 +75,7 @@ public struct ServerConfig: Sendable, Decodable {
         case maxHeaderBytes = "max_header_bytes"
         case idleTimeoutSeconds = "idle_timeout_seconds"
         case requestTimeoutSeconds = "request_timeout_seconds"
+        case maxConnections = "max_connections"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -90,6 +96,7 @@ public struct ServerConfig: Sendable, Decodable {
         maxHeaderBytes = try container.integer(.maxHeaderBytes, default: Defaults.maxHeaderBytes, in: 1024...1_048_576, unit: " bytes")
         idleTimeoutSeconds = try container.integer(.idleTimeoutSeconds, default: Defaults.idleTimeoutSeconds, in: 1...86_400, unit: " s")
         requestTimeoutSeconds = try container.integer(.requestTimeoutSeconds, default: Defaults.requestTimeoutSeconds, in: 1...3600, unit: " s")
+        maxConnections = try container.integer(.maxConnections, default: Defaults.maxConnections, in: 1...1_000_000)
 
         let urlText = try container.decode(String.self, forKey: .publicURL)
         guard let url = URLParts(urlText), url.scheme == "http" || url.scheme == "https" else {

@@ -43,8 +43,29 @@ public final class HTTPServer: Service, Sendable {
             configuration.applicationProtocols = ["h2", "http/1.1"]
             return try NIOSSLContext(configuration: configuration)
         }
+        let logger = self.logger
+        let lastReport = NIOLockedValueBox<NIODeadline?>(nil)
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
+            // Out of file descriptors (EMFILE), accept fails at once and the loop would spin at
+            // 100 % CPU: wait before accepting again, and say so (at most every 10 s).
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
+                        let now = NIODeadline.now()
+                        let report = lastReport.withLockedValue { last in
+                            guard last.map({ now - $0 > .seconds(10) }) ?? true else { return false }
+                            last = now
+                            return true
+                        }
+                        if report {
+                            logger.error("http: cannot accept connections; pausing accepts for 100 ms at a time",
+                                         metadata: ["error": "\(error)", "hint": "raise the file descriptor limit (ulimit -n, LimitNOFILE) or lower server.max_connections"])
+                        }
+                        return .milliseconds(100)
+                    })
+                }
+            }
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
@@ -90,7 +111,11 @@ public final class HTTPServer: Service, Sendable {
     // MARK: Pipelines
 
     private func initialize(_ channel: any Channel, sslContext: NIOSSLContext?) throws {
-        track(channel)
+        guard track(channel) else {
+            // Over server.max_connections: closed at once, before it costs more than its descriptor.
+            channel.close(promise: nil)
+            return
+        }
         let sync = channel.pipeline.syncOperations
         let activity = ConnectionActivity()
         try sync.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
@@ -146,12 +171,19 @@ public final class HTTPServer: Service, Sendable {
         }
     }
 
-    private func track(_ channel: any Channel) {
+    /// Registers a new connection; `false` when `server.max_connections` are open already.
+    private func track(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
-        state.withLockedValue { $0.connections[id] = channel }
+        let admitted = state.withLockedValue { state in
+            guard state.connections.count < config.maxConnections else { return false }
+            state.connections[id] = channel
+            return true
+        }
+        guard admitted else { return false }
         channel.closeFuture.whenComplete { [state] _ in
             state.withLockedValue { _ = $0.connections.removeValue(forKey: id) }
         }
+        return true
     }
 }
 

@@ -9,6 +9,8 @@ import WebPush
 struct ListHandlers: Sendable {
     static let documentMediaType = "application/push-aggregation+json"
     static let mergePatchMediaType = "application/merge-patch+json"
+    /// Foreign members an error names at most (the count says how many there were).
+    static let namedInErrors = 20
 
     let policy: PushPolicy
     let registry: Registry
@@ -147,7 +149,12 @@ struct ListHandlers: Sendable {
             }
             members[token] = try value.merged(into: members[token])
         }
-        guard foreign.isEmpty else { throw APIError.notOurPushResources(foreign.count).naming(foreign.sorted()) }
+        guard foreign.isEmpty else {
+            // Named back to the caller, but only so many and so long: a small gzip body must not
+            // buy a large answer (issue 15 #10).
+            let named = foreign.sorted().prefix(Self.namedInErrors).map { String($0.prefix(256)) }
+            throw APIError.notOurPushResources(foreign.count).naming(Array(named))
+        }
         return members
     }
 
