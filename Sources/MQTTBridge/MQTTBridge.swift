@@ -107,6 +107,13 @@ public final class MQTTBridge: Service, Sendable {
     /// Whether the broker connection is up.
     public var isConnected: Bool { core.state == .connected }
 
+    /// Whether a publish or subscribe has gone unanswered longer than the publish timeout: the
+    /// broker is alive to TCP but not answering (stopped, overloaded).
+    public var isStalled: Bool {
+        guard let oldest = core.pending.oldestOutstanding else { return false }
+        return ContinuousClock.now - oldest > .milliseconds(configuration.publishTimeoutMilliseconds)
+    }
+
     /// Counters for metrics and tests.
     public var statistics: MQTTBridgeStatistics { core.statistics }
 
@@ -248,8 +255,10 @@ extension MQTTBridge {
         let counters = Counters()
         /// The network thread's name (unique per bridge, within Linux's 15 characters).
         let threadName: String
-        let pending = PendingAcks()
+        let pending: PendingAcks
         let window: PublishWindow
+        /// When the network thread last looked for publishes past their timeout.
+        let lastSweep = Locked(ContinuousClock.now)
         let subscriptions = Locked<(nextID: Int, entries: [Subscription])>((0, []))
         /// Wakes the network thread from a reconnect backoff (shutdown).
         let wakeup = DispatchSemaphore(value: 0)
@@ -263,7 +272,10 @@ extension MQTTBridge {
             precondition(Mosquitto.initialized, "mosquitto_lib_init failed")
             self.configuration = configuration
             self.logger = logger
-            self.window = PublishWindow(capacity: configuration.maxInflight)
+            let window = PublishWindow(capacity: configuration.maxInflight, maxWaiting: configuration.maxWaitingPublishes)
+            self.window = window
+            // A timed-out publish keeps its window slot until the broker settles it.
+            self.pending = PendingAcks(onAbandonedSettled: { window.release() })
             self.threadName = "pgmqtt-\(Core.instances.add(1, ordering: .relaxed).newValue)"
             (stopRequests, stopContinuation) = AsyncStream.makeStream(of: Void.self)
         }
@@ -314,7 +326,8 @@ extension MQTTBridge {
             // Fail fast while down: a 503 must mean "not sent".
             _ = try connection.withLock { try $0.handleForUse() }
             try await window.acquire()
-            defer { window.release() }
+            var holdsSlot = true
+            defer { if holdsSlot { window.release() } }
 
             let sendProperties = configuration.protocolVersion == .v5 && !properties.isEmpty
             var propertyList = sendProperties ? Mosquitto.propertyList(properties) : nil
@@ -338,12 +351,14 @@ extension MQTTBridge {
                         guard rc == MOSQ_ERR_SUCCESS.rawValue else { return Mosquitto.error(rc, topic: topic) }
                         // Registered under the connection lock, so a disconnect either sees this
                         // entry (and fails it) or happened before the publish (and we refused).
-                        pending.register(mid) { continuation.resume(with: $0) }
+                        pending.register(mid, windowed: true) { continuation.resume(with: $0) }
                         return nil
                     }
                     if let failure { continuation.resume(throwing: failure) }
                 }
             } catch {
+                // Timed out: the broker still owes this PUBACK, and the slot is returned then.
+                if case MQTTBridgeError.timedOut = error { holdsSlot = false }
                 counters.failed.add(1, ordering: .relaxed)
                 throw error
             }

@@ -52,6 +52,11 @@ public struct MQTTBridgeConfiguration: Sendable {
     /// On shutdown, how long publishes in flight may take to be acknowledged before the
     /// connection is closed.
     public var shutdownDrainSeconds: Int64 = 5
+    /// The longest a publish may wait — for a slot in the window, then for its PUBACK — before it
+    /// fails (a broker that stopped answering must not hold every caller).
+    public var publishTimeoutMilliseconds: Int = 5_000
+    /// Publishes that may wait for a slot in the window; more are refused at once.
+    public var maxWaitingPublishes: Int = 10_000
 
     /// Creates a configuration for a broker.
     public init(host: String, port: Int, clientID: String) {

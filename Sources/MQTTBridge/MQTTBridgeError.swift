@@ -16,6 +16,12 @@ public enum MQTTBridgeError: Error, Hashable, Sendable, CustomStringConvertible 
     case client(code: Int, message: String)
     /// The bridge is shutting down or shut down.
     case shutDown
+    /// The publish was handed to the broker but not acknowledged within the publish timeout: it
+    /// may still arrive (at-least-once).
+    case timedOut
+    /// Too many publishes are waiting for the window (or one waited past the timeout without
+    /// being sent): **not** sent.
+    case overloaded
 
     public var description: String {
         switch self {
@@ -26,6 +32,8 @@ public enum MQTTBridgeError: Error, Hashable, Sendable, CustomStringConvertible 
         case .invalidTopic(let topic): "invalid MQTT topic '\(topic)'"
         case .client(let code, let message): "libmosquitto error \(code): \(message)"
         case .shutDown: "MQTT bridge is shut down"
+        case .timedOut: "the MQTT broker did not acknowledge in time (the message may still arrive)"
+        case .overloaded: "too many publishes waiting for the MQTT broker (not sent)"
         }
     }
 }

@@ -29,6 +29,7 @@ extension MQTTBridge.Core {
                     while loopRC == MOSQ_ERR_SUCCESS.rawValue {
                         loopRC = mosquitto_loop(pointer, 1000, 1)
                         applyEvents(handle)
+                        sweepTimeouts()
                     }
                     applyEvents(handle)
                     reason = Mosquitto.errorText(loopRC)
@@ -172,6 +173,22 @@ extension MQTTBridge.Core {
         )
         counters.received.add(1, ordering: .relaxed)
         for handler in handlers { handler(received) }
+    }
+
+    /// Fails what has waited past the publish timeout (at most every 100 ms): publishes still
+    /// waiting for a window slot (not sent: ``MQTTBridgeError/overloaded``) and operations waiting
+    /// for the broker's answer (``MQTTBridgeError/timedOut``: it may still arrive).
+    private func sweepTimeouts() {
+        let now = ContinuousClock.now
+        let due = lastSweep.withLock { last in
+            guard now - last >= .milliseconds(100) else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let cutoff = now - .milliseconds(configuration.publishTimeoutMilliseconds)
+        window.failWaiters(enqueuedBefore: cutoff)
+        pending.abandon(waitingSince: cutoff)
     }
 
     // MARK: State

@@ -5,14 +5,20 @@
 /// deliver the PUBACK before that call returns on the publishing thread. So a slot is either
 /// `waiting` (the publisher registered first) or `acknowledged` (the ack won the race and parks
 /// its result until the publisher collects it). Completions are always resumed outside the
-/// lock, and exactly once: by the ack, or by ``failAll(_:)`` when the connection goes.
+/// lock, and exactly once: by the ack, by ``failAll(_:)`` when the connection goes, or by
+/// ``abandon(waitingSince:)`` when the publish timeout passes. An abandoned slot stays until the
+/// broker settles it (so a late PUBACK is not mistaken for the early ack of a new publish that
+/// reuses the id), and `onAbandonedSettled` then returns its window slot.
 final class PendingAcks: Sendable {
     /// Called exactly once with the broker's reason code, or the error that ended the wait.
     typealias Completion = @Sendable (Result<Int32, MQTTBridgeError>) -> Void
 
     private enum Slot {
-        case waiting(Completion)
+        /// `windowed`: a publish holding a window slot (a subscribe holds none).
+        case waiting(Completion, since: ContinuousClock.Instant, windowed: Bool)
         case acknowledged(Int32)
+        /// Timed out: the caller was told; the broker still owes the PUBACK.
+        case abandoned(since: ContinuousClock.Instant, windowed: Bool)
     }
 
     private struct State {
@@ -23,12 +29,19 @@ final class PendingAcks: Sendable {
     }
 
     private let state = Locked(State())
+    /// Runs once for each abandoned publish the broker settles (or whose connection goes).
+    private let onAbandonedSettled: @Sendable () -> Void
+
+    init(onAbandonedSettled: @escaping @Sendable () -> Void = {}) {
+        self.onAbandonedSettled = onAbandonedSettled
+    }
 
     /// Registers the waiter for `mid`, or completes it at once if the ack already came.
-    func register(_ mid: Int32, _ continuation: @escaping Completion) {
+    /// `windowed`: it holds a publish window slot, returned when an abandoned one settles.
+    func register(_ mid: Int32, windowed: Bool = false, _ continuation: @escaping Completion) {
         let early: Int32? = state.withLock { state in
             if case .acknowledged(let code) = state.slots.removeValue(forKey: mid) { return code }
-            state.slots[mid] = .waiting(continuation)
+            state.slots[mid] = .waiting(continuation, since: .now, windowed: windowed)
             return nil
         }
         if let early { continuation(.success(early)) }
@@ -37,27 +50,69 @@ final class PendingAcks: Sendable {
 
     /// Records the broker's answer for `mid` (called on libmosquitto's loop thread).
     func acknowledge(_ mid: Int32, code: Int32) {
-        let waiting: Completion? = state.withLock { state in
-            if case .waiting(let continuation) = state.slots.removeValue(forKey: mid) { return continuation }
-            state.slots[mid] = .acknowledged(code)
-            return nil
+        enum Found { case waiting(Completion), abandoned(windowed: Bool), early }
+        let found: Found = state.withLock { state in
+            switch state.slots.removeValue(forKey: mid) {
+            case .waiting(let continuation, _, _)?: return .waiting(continuation)
+            case .abandoned(_, let windowed)?: return .abandoned(windowed: windowed)
+            case .acknowledged?, nil:
+                state.slots[mid] = .acknowledged(code)
+                return .early
+            }
         }
-        waiting?(.success(code))
+        switch found {
+        case .waiting(let continuation): continuation(.success(code))
+        case .abandoned(let windowed): if windowed { onAbandonedSettled() }
+        case .early: break
+        }
         notifyIfDrained()
     }
 
-    /// Fails every waiting operation and forgets early acks (the connection they belong to is gone).
+    /// Fails every waiting operation and forgets early acks and abandoned ones (the connection
+    /// they belong to is gone).
     func failAll(_ error: MQTTBridgeError) {
-        let waiting: [Completion] = state.withLock { state in
-            let continuations = state.slots.values.compactMap { slot -> Completion? in
-                if case .waiting(let continuation) = slot { return continuation }
-                return nil
+        let (waiting, settled): ([Completion], Int) = state.withLock { state in
+            var continuations: [Completion] = [], settled = 0
+            for slot in state.slots.values {
+                switch slot {
+                case .waiting(let continuation, _, _): continuations.append(continuation)
+                case .abandoned(_, let windowed): if windowed { settled += 1 }
+                case .acknowledged: break
+                }
             }
             state.slots.removeAll()
-            return continuations
+            return (continuations, settled)
         }
         for continuation in waiting { continuation(.failure(error)) }
+        for _ in 0..<settled { onAbandonedSettled() }
         notifyIfDrained()
+    }
+
+    /// Fails the operations waiting since before `cutoff` with ``MQTTBridgeError/timedOut``;
+    /// their slots stay, abandoned, until the broker settles them.
+    func abandon(waitingSince cutoff: ContinuousClock.Instant) {
+        let expired: [Completion] = state.withLock { state in
+            var expired: [Completion] = []
+            for (mid, slot) in state.slots {
+                guard case .waiting(let continuation, let since, let windowed) = slot, since < cutoff else { continue }
+                state.slots[mid] = .abandoned(since: since, windowed: windowed)
+                expired.append(continuation)
+            }
+            return expired
+        }
+        for continuation in expired { continuation(.failure(.timedOut)) }
+    }
+
+    /// When the oldest operation still owed an answer by the broker was sent, if any.
+    var oldestOutstanding: ContinuousClock.Instant? {
+        state.withLock { state in
+            state.slots.values.compactMap { slot -> ContinuousClock.Instant? in
+                switch slot {
+                case .waiting(_, let since, _), .abandoned(let since, _): since
+                case .acknowledged: nil
+                }
+            }.min()
+        }
     }
 
     /// How many operations await an ack.

@@ -239,3 +239,51 @@ struct FailureTests {
         #expect(await eventually { !threadNames().contains(name) })
     }
 }
+
+/// A broker that is alive to TCP but answers nothing (SIGSTOP): publishes fail at their deadline
+/// instead of hanging, the queue in front of the window is bounded, and the bridge says it is
+/// stalled until the broker answers again (issue 15 #2).
+@Suite("MQTTBridge with a hung broker", .serialized)
+struct HungBrokerTests {
+    /// The error `body` throws, or `nil`.
+    static func failure(_ body: @Sendable () async throws(MQTTBridgeError) -> MQTTPublishAck) async -> MQTTBridgeError? {
+        do throws(MQTTBridgeError) {
+            _ = try await body()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test("deadline: timedOut (may arrive) for what was sent, overloaded (not sent) for what waited; bounded waiting; recovery")
+    func hungBroker() async throws {
+        let broker = try TestBroker()
+        var configuration = MQTTBridgeConfiguration(host: "127.0.0.1", port: broker.port, clientID: "hung-\(UUID().uuidString.prefix(6))")
+        configuration.maxInflight = 1
+        configuration.maxWaitingPublishes = 1
+        configuration.publishTimeoutMilliseconds = 400
+        configuration.keepAliveSeconds = 60
+        let bridge = MQTTBridge.running(configuration)
+        try await bridge.waitUntilConnected()
+        try await bridge.publish(topic: "hung/ok", payload: [1])
+        broker.pause()
+        defer { broker.resume() }
+
+        let started = ContinuousClock.now
+        async let sent = Self.failure { () throws(MQTTBridgeError) in try await bridge.publish(topic: "hung/a", payload: [1]) }
+        try await Task.sleep(for: .milliseconds(50))
+        async let waiting = Self.failure { () throws(MQTTBridgeError) in try await bridge.publish(topic: "hung/b", payload: [2]) }
+        try await Task.sleep(for: .milliseconds(50))
+        await #expect(throws: MQTTBridgeError.overloaded) { try await bridge.publish(topic: "hung/c", payload: [3]) }  // the queue is full
+        #expect(await sent == .timedOut)
+        #expect(await waiting == .overloaded)
+        #expect(ContinuousClock.now - started < .seconds(3), "failed at the deadline, not at the keepalive")
+        #expect(bridge.isStalled && bridge.isConnected)
+
+        broker.resume()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(!bridge.isStalled)
+        try await bridge.publish(topic: "hung/after", payload: [4])   // the abandoned slot came back
+        await bridge.shutdown()
+    }
+}

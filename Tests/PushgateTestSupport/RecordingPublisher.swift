@@ -19,6 +19,7 @@ public final class RecordingPublisher: MQTTPublishing, @unchecked Sendable {
     private var published: [Publish] = []
     private var _failure: MQTTBridgeError?
     private var _carriesProperties = true
+    private var _isStalled = false
 
     /// A connected publisher.
     public init() {}
@@ -33,6 +34,12 @@ public final class RecordingPublisher: MQTTPublishing, @unchecked Sendable {
     public var carriesProperties: Bool {
         get { lock.withLock { _carriesProperties } }
         set { lock.withLock { _carriesProperties = newValue } }
+    }
+
+    /// Whether it reports a broker that stopped acknowledging.
+    public var isStalled: Bool {
+        get { lock.withLock { _isStalled } }
+        set { lock.withLock { _isStalled = newValue } }
     }
 
     /// Every successful publish, in order.

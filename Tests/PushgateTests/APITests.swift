@@ -92,6 +92,10 @@ struct APITests {
         #expect(String(buffer: tooLarge.body).contains("\"errno\":124") && String(buffer: tooLarge.body).contains("maximum packet size"))
         broker.failure = nil
         #expect(await service.handle(APIRequest(method: .GET, path: "/readyz")).status == .ok)
+        // Connected, but nothing acknowledged for longer than the publish timeout: not ready.
+        broker.isStalled = true
+        let stalled = await service.handle(APIRequest(method: .GET, path: "/readyz"))
+        #expect(stalled.status == .serviceUnavailable && String(buffer: stalled.body).contains("stopped acknowledging"))
     }
 
     @Test("a failed registry write answers 503 and indexes nothing")

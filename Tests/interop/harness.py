@@ -87,6 +87,13 @@ class Broker:
             self.process.kill()
             self.process.wait()
 
+    def pause(self):
+        """SIGSTOP: alive to TCP, answering nothing."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.process.send_signal(signal.SIGCONT)
+
 
 class Server:
     """`pushgate serve` with a generated config; restartable with the same registry."""

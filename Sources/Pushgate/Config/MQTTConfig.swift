@@ -73,6 +73,11 @@ public struct MQTTConfig: Sendable, Decodable {
     public var reconnectInitialDelayMilliseconds: Int = 100
     /// `reconnect_max_delay_ms`: the cap on the reconnect delay.
     public var reconnectMaxDelayMilliseconds: Int = 10_000
+    /// `publish_timeout_ms`: the longest a push waits for the broker (a window slot, then the
+    /// PUBACK) before it is answered 503.
+    public var publishTimeoutMilliseconds: Int = 5_000
+    /// `max_waiting_publishes`: publishes that may queue for the window; more get 503 at once.
+    public var maxWaitingPublishes: Int = 10_000
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case url
@@ -88,6 +93,8 @@ public struct MQTTConfig: Sendable, Decodable {
         case maxInflight = "max_inflight"
         case reconnectInitialDelayMilliseconds = "reconnect_initial_delay_ms"
         case reconnectMaxDelayMilliseconds = "reconnect_max_delay_ms"
+        case publishTimeoutMilliseconds = "publish_timeout_ms"
+        case maxWaitingPublishes = "max_waiting_publishes"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -148,6 +155,8 @@ public struct MQTTConfig: Sendable, Decodable {
         maxInflight = try container.integer(.maxInflight, default: maxInflight, in: 1...65535)
         reconnectInitialDelayMilliseconds = try container.integer(.reconnectInitialDelayMilliseconds, default: reconnectInitialDelayMilliseconds, in: 10...60_000, unit: " ms")
         reconnectMaxDelayMilliseconds = try container.integer(.reconnectMaxDelayMilliseconds, default: reconnectMaxDelayMilliseconds, in: reconnectInitialDelayMilliseconds...600_000, unit: " ms")
+        publishTimeoutMilliseconds = try container.integer(.publishTimeoutMilliseconds, default: publishTimeoutMilliseconds, in: 100...600_000, unit: " ms")
+        maxWaitingPublishes = try container.integer(.maxWaitingPublishes, default: maxWaitingPublishes, in: 0...10_000_000)
     }
 
     /// The password from ``passwordFile`` or ``passwordEnvironmentVariable``.

@@ -21,5 +21,7 @@ extension MQTTBridgeConfiguration {
         maxInflight = config.maxInflight
         reconnectInitialDelayMilliseconds = config.reconnectInitialDelayMilliseconds
         reconnectMaxDelayMilliseconds = config.reconnectMaxDelayMilliseconds
+        publishTimeoutMilliseconds = config.publishTimeoutMilliseconds
+        maxWaitingPublishes = config.maxWaitingPublishes
     }
 }

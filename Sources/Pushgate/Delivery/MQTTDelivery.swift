@@ -9,6 +9,8 @@ public protocol MQTTPublishing: Sendable {
     func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) async throws(MQTTBridgeError)
     /// The connection's state.
     var state: MQTTConnectionState { get }
+    /// Whether the broker has left something unanswered past the publish timeout.
+    var isStalled: Bool { get }
     /// Whether the connection carries MQTT 5 properties (not on MQTT 3.1.1).
     var carriesProperties: Bool { get }
 }
@@ -210,6 +212,10 @@ public final class MQTTDelivery: PushDelivery {
 
     public var status: DeliveryStatus {
         let state = publisher.state
+        // Connected but silent (stopped, overloaded): not ready, so a load balancer moves on.
+        if state == .connected, publisher.isStalled {
+            return DeliveryStatus(isReady: false, description: "connected, but the broker stopped acknowledging")
+        }
         return DeliveryStatus(isReady: state == .connected, description: state.description)
     }
 
@@ -245,7 +251,8 @@ public final class MQTTDelivery: PushDelivery {
     static func deliveryError(_ error: MQTTBridgeError) -> DeliveryError {
         switch error {
         case .brokerUnavailable(let why): .unavailable(why)
-        case .connectionLost: .outcomeUnknown
+        case .connectionLost, .timedOut: .outcomeUnknown
+        case .overloaded: .unavailable("too many publishes are waiting for the broker")
         case .shutDown: .shuttingDown
         case .packetTooLarge: .tooLarge
         case .rejected(_, let reason): .rejected(reason)
