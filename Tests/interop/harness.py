@@ -140,6 +140,13 @@ logging:
             time.sleep(0.05)
         raise TimeoutError(self.log.read_text())
 
+    def restart_with_mqtt(self, line: str) -> None:
+        """Restarts with one more line in the `mqtt` section (e.g. `protocol_version: "3.1.1"`)."""
+        self.stop()
+        self.config.write_text(self.config.read_text().replace("mqtt:\n", f"mqtt:\n  {line}\n"))
+        self.start()
+        self.wait_ready()
+
     def stop(self, sig=signal.SIGTERM, timeout: float = 15) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)

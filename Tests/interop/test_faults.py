@@ -10,11 +10,8 @@ def test_hung_broker_fails_pushes_at_the_deadline_and_recovers(pushgate_bin, tmp
     """Issue 15 #2: a broker stopped with SIGSTOP (alive, silent). Pushes are answered 503 +
     Retry-After at mqtt.publish_timeout_ms (errno 131: it may still arrive), not after the
     keepalive; /readyz says not ready while the broker is silent; after SIGCONT it serves again."""
-    server = Server(pushgate_bin, tmp_path, broker, extra="")
-    server.stop()
-    server.config.write_text(server.config.read_text().replace("mqtt:\n", "mqtt:\n  publish_timeout_ms: 500\n"))
-    server.start()
-    server.wait_ready()
+    server = Server(pushgate_bin, tmp_path, broker)
+    server.restart_with_mqtt("publish_timeout_ms: 500")
     try:
         sub = server.subscribe()
         device = Device(broker, sub["mqtt_topic"]).connect()

@@ -48,11 +48,8 @@ def test_https_alpn_h2_and_http1(pushgate_bin, tmp_path, broker):
 
 
 def test_mqtt311_broker_connection(pushgate_bin, tmp_path, broker):
-    server = Server(pushgate_bin, tmp_path, broker, extra="")
-    server.stop()
-    server.config.write_text(server.config.read_text().replace('mqtt:\n', 'mqtt:\n  protocol_version: "3.1.1"\n'))
-    server.start()
-    server.wait_ready()
+    server = Server(pushgate_bin, tmp_path, broker)
+    server.restart_with_mqtt('protocol_version: "3.1.1"')
     try:
         sub = server.subscribe()
         device = Device(broker, sub["mqtt_topic"]).connect()

@@ -228,11 +228,6 @@ public final class ReceiptCenter: Service, Sendable {
         }
     }
 
-    /// Whether a receipt was requested for `message` and is not resolved yet.
-    public func isTracked(_ message: MessageID) -> Bool {
-        state.withLockedValue { $0.requests[message] != nil }
-    }
-
     /// Checks expiry once a second until shutdown.
     public func run() async throws {
         while (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: .seconds(1)) })) != nil {

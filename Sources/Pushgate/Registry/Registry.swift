@@ -89,14 +89,6 @@ public final class Registry: Sendable {
 
     // MARK: Writes (store, then memory, one at a time)
 
-    /// Stores a new subscription durably, then indexes it.
-    public func add(_ subscription: Subscription) async throws {
-        try await writes.withLock {
-            try await store.insert(subscription)
-            index.withLockedValue { $0.insert(subscription) }
-        }
-    }
-
     /// Deletes a subscription durably (it also leaves every list); returns it, or `nil` if there
     /// was none, so of two simultaneous deletes exactly one finds it.
     public func remove(id: SubscriptionID, now: Int64) async throws -> Subscription? {
