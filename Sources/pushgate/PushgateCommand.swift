@@ -1,4 +1,5 @@
 import ArgumentParser
+import Pushgate
 
 /// `pushgate`: a Web Push service (RFC 8030) whose devices are reached through an MQTT broker.
 @main
@@ -6,6 +7,7 @@ struct PushgateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pushgate",
         abstract: "A Web Push service (RFC 8030, VAPID, aes128gcm) that delivers through an MQTT broker.",
+        version: PushgateVersion.current,
         subcommands: [ServeCommand.self, CheckConfigCommand.self, RoutesCommand.self, AdminCommand.self, VAPIDCommand.self, SendCommand.self]
     )
 }

@@ -19,12 +19,19 @@ struct VAPIDCommand: ParsableCommand {
         @Flag(help: "Print JSON: {\"publicKey\", \"privateKey\", \"privateKeyPEM\"}.")
         var json = false
 
-        @Option(help: "Also write the PEM private key to this file (mode 0600).")
+        @Option(help: "Also write the PEM private key to this file (mode 0600); an existing file is kept unless --force.")
         var pemFile: String?
+
+        @Flag(help: "Overwrite an existing --pem-file.")
+        var force = false
 
         func run() throws {
             let key = VAPIDSigningKey.generate()
             if let pemFile {
+                guard force || !FileManager.default.fileExists(atPath: pemFile) else {
+                    printError("\(pemFile) exists: it may hold the key your application servers sign with; pass --force to replace it")
+                    throw ExitCode(1)
+                }
                 guard FileManager.default.createFile(atPath: pemFile, contents: Data(key.pemPrivateKey.utf8), attributes: [.posixPermissions: 0o600]) else {
                     printError("cannot write \(pemFile)")
                     throw ExitCode(1)

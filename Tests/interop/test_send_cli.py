@@ -118,3 +118,16 @@ def test_py_vapid_tokens_pass_pushgate_verify(pushgate_bin):
         bad = subprocess.run([str(pushgate_bin), "vapid", "verify", *args, authorization], capture_output=True, text=True)
         assert bad.returncode == 1
         assert f"HTTP {status}" in bad.stdout
+
+
+def test_version_and_vapid_key_file_is_never_overwritten(pushgate_bin, tmp_path):
+    """`pushgate --version` answers; `vapid generate --pem-file` keeps an existing key file unless
+    --force (it may be the key application servers sign with)."""
+    version = subprocess.run([str(pushgate_bin), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip().count(".") == 2
+    pem = tmp_path / "vapid.pem"
+    pem.write_text("the key in use")
+    refused = subprocess.run([str(pushgate_bin), "vapid", "generate", "--pem-file", str(pem)], capture_output=True, text=True)
+    assert refused.returncode == 1 and "--force" in refused.stderr and pem.read_text() == "the key in use"
+    forced = subprocess.run([str(pushgate_bin), "vapid", "generate", "--pem-file", str(pem), "--force"], capture_output=True, text=True)
+    assert forced.returncode == 0 and pem.read_text().startswith("-----BEGIN")

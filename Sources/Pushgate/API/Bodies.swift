@@ -71,6 +71,7 @@ struct ReadinessBody: Codable, Sendable {
     var ready: Bool
     var broker: String
     var subscriptions: Int
+    var version = PushgateVersion.current
 }
 
 /// `GET /healthz`.

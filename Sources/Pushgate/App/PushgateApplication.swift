@@ -2,6 +2,8 @@ public import Logging
 import MQTTBridge
 import ServiceLifecycle
 import WebPush
+import NIOCore
+import Foundation
 
 /// Everything `pushgate serve` runs, assembled from a config: the registry, the broker
 /// connection, the API and the HTTP front end.
@@ -28,8 +30,22 @@ public struct PushgateApplication: Sendable {
 
     /// Runs until a shutdown signal, logging one line per start-up phase.
     public func run() async throws {
+        logger.info("pushgate: starting", metadata: ["version": "\(PushgateVersion.current)"])
         logger.info("registry: opening", metadata: ["path": "\(config.storage.path)"])
         let store = try await SQLiteRegistryStore.open(path: config.storage.path, logger: logger)
+        // Whatever happens from here, the store is closed on the way out (a start-up that fails
+        // half-way must not leave the database open).
+        do {
+            try await serve(store: store)
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+        logger.info("pushgate: stopped")
+    }
+
+    private func serve(store: SQLiteRegistryStore) async throws {
         let registry = try await Registry.load(from: store)
         logger.info("registry: ready", metadata: ["subscriptions": "\(registry.count)"])
         let secret = try await store.installationSecret()
@@ -48,7 +64,13 @@ public struct PushgateApplication: Sendable {
             logger.info("routes: ready", metadata: ["routes": "\(config.broadcasts.count)"])
         }
         let server = HTTPServer(config: config.server, responder: api, logger: logger)
-        let address = try await server.start()
+        let address: SocketAddress
+        do {
+            address = try await server.start()
+        } catch let error as IOError where error.errnoCode == EADDRINUSE {
+            throw StartupError("cannot listen on \(config.server.listen): the address is already in use",
+                               hint: "is another Pushgate running? (its broker session is untouched) Stop it, or change server.listen")
+        }
         logger.info("http: listening", metadata: [
             "address": "\(address)", "public_url": "\(config.server.publicURL)",
             "protocols": "\(config.server.tls == nil ? "HTTP/1.1, h2c" : "h2, http/1.1 over TLS")",
@@ -63,13 +85,21 @@ public struct PushgateApplication: Sendable {
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info("mqtt: connecting", metadata: ["broker": "\(config.mqtt.host):\(config.mqtt.port)"])
-        do {
-            try await group.run()
-        } catch {
-            try? await registry.close()
-            throw error
-        }
-        try await registry.close()
-        logger.info("pushgate: stopped")
+        try await group.run()
     }
+}
+
+/// Why Pushgate could not start, in one line with a hint.
+public struct StartupError: Error, CustomStringConvertible {
+    /// What failed.
+    public let message: String
+    /// What to do about it.
+    public let hint: String
+
+    init(_ message: String, hint: String) {
+        self.message = message
+        self.hint = hint
+    }
+
+    public var description: String { "\(message) (hint: \(hint))" }
 }

@@ -168,9 +168,4 @@ public final class Registry: Sendable {
             return true
         }
     }
-
-    /// Closes the store.
-    public func close() async throws {
-        try await store.close()
-    }
 }
