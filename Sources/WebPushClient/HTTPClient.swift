@@ -59,7 +59,9 @@ public enum HTTPClient {
             sslContext = nil
         }
         let promise = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: HTTPClientResponse.self)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -73,6 +75,12 @@ public enum HTTPClient {
             }
             .connect(host: host, port: port)
             .get()
+        } catch {
+            // The promise must be completed either way (NIO checks that none is leaked).
+            let failure = HTTPClientError(description: "cannot connect to \(host):\(port): \(error)")
+            promise.fail(failure)
+            throw failure
+        }
 
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path)
         head.headers.add(name: "Host", value: parts.port.map { "\(host):\($0)" } ?? host)

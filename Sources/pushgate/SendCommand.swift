@@ -42,17 +42,47 @@ struct SendCommand: AsyncParsableCommand {
     var caFile: String?
 
     func run() async throws {
+        do {
+            try await send()
+        } catch let exit as ExitCode {
+            throw exit
+        } catch let validation as ValidationError {
+            throw validation
+        } catch {
+            // One clear line, not a dump of the error's internals.
+            printError("send: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    private func send() async throws {
         let info = try resolveSubscription()
         let key: VAPIDSigningKey
         if let vapidKey {
-            let text = vapidKey.hasPrefix("@") ? try String(contentsOfFile: String(vapidKey.dropFirst()), encoding: .utf8) : vapidKey
-            key = try VAPIDSigningKey(string: text)
+            let text: String
+            if vapidKey.hasPrefix("@") {
+                let path = String(vapidKey.dropFirst())
+                guard let contents = try? String(contentsOfFile: path, encoding: .utf8) else { throw SendFailure("cannot read the VAPID key file \(path)") }
+                text = contents
+            } else {
+                text = vapidKey
+            }
+            do {
+                key = try VAPIDSigningKey(string: text)
+            } catch {
+                throw SendFailure("--vapid-key is not a P-256 private key (base64url raw, base64url DER or PEM): \(error)")
+            }
         } else {
             key = .generate()
             printError("no --vapid-key: signing with a new key \(key.publicKey.base64URL) (a restricted subscription will refuse it)")
         }
         let sender = WebPushSender(vapidKey: key, subject: subject)
-        let response = try await sender.send(Array(message.utf8), to: info, ttl: ttl, urgency: urgency, topic: topic, trustRoots: caFile)
+        let response: HTTPClientResponse
+        do {
+            response = try await sender.send(Array(message.utf8), to: info, ttl: ttl, urgency: urgency, topic: topic, trustRoots: caFile)
+        } catch {
+            throw SendFailure("could not send to \(info.endpoint.split(separator: "/", omittingEmptySubsequences: false).prefix(3).joined(separator: "/")): \(error)")
+        }
         print("HTTP \(response.status)")
         for name in ["Location", "TTL", "Link", "Retry-After"] {
             if let value = response.header(name) { print("\(name): \(value)") }
@@ -63,8 +93,11 @@ struct SendCommand: AsyncParsableCommand {
 
     private func resolveSubscription() throws -> PushSubscriptionInfo {
         if let subscription {
-            let data = try Data(contentsOf: URL(fileURLWithPath: subscription))
-            return try JSONDecoder().decode(PushSubscriptionInfo.self, from: data)
+            guard let data = FileManager.default.contents(atPath: subscription) else { throw SendFailure("cannot read \(subscription)") }
+            guard let info = try? JSONDecoder().decode(PushSubscriptionInfo.self, from: data) else {
+                throw SendFailure("\(subscription) is not a subscription: expected {\"endpoint\", \"keys\": {\"p256dh\", \"auth\"}}")
+            }
+            return info
         }
         guard let endpoint, let p256dh, let auth else {
             throw ValidationError("give --subscription FILE, or all of --endpoint, --p256dh and --auth")
@@ -86,4 +119,10 @@ func loadConfigOrExit(_ path: String) throws -> PushgateConfig {
 /// Writes a line to standard error.
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// A `send` failure, said in one line.
+struct SendFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

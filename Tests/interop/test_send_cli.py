@@ -131,3 +131,20 @@ def test_version_and_vapid_key_file_is_never_overwritten(pushgate_bin, tmp_path)
     assert refused.returncode == 1 and "--force" in refused.stderr and pem.read_text() == "the key in use"
     forced = subprocess.run([str(pushgate_bin), "vapid", "generate", "--pem-file", str(pem), "--force"], capture_output=True, text=True)
     assert forced.returncode == 0 and pem.read_text().startswith("-----BEGIN")
+
+
+def test_send_errors_are_one_clear_line(pushgate_bin, tmp_path):
+    """`send` failures: exit 1 with one line naming the problem (no dumps, no crash)."""
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"x": 1}')
+    port = free_port()
+    keys = ["--p256dh", "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4", "--auth", "BTBZMqHH6r4Tts7J_aSIgg"]
+    for args, expected in [(["--subscription", str(tmp_path / "missing.json")], "cannot read"),
+                           (["--subscription", str(bad)], "is not a subscription"),
+                           (["--endpoint", f"http://127.0.0.1:{port}/p/x", *keys, "--vapid-key", "not-a-key"], "--vapid-key is not a P-256 private key"),
+                           (["--endpoint", f"http://127.0.0.1:{port}/p/x", *keys], f"cannot connect to 127.0.0.1:{port}")]:
+        result = subprocess.run([str(pushgate_bin), "send", *args], capture_output=True, text=True, timeout=30)
+        lines = [line for line in result.stderr.splitlines() if line.startswith("send: ")]
+        assert result.returncode == 1, result.stderr
+        assert len(lines) == 1 and expected in lines[0], result.stderr
+        assert "Backtrace" not in result.stderr and "Fatal" not in result.stderr
