@@ -36,6 +36,9 @@ def main() -> int:
     parser.add_argument("--pushgate", default="http://127.0.0.1:8080")
     parser.add_argument("--broker-host", default="127.0.0.1")
     parser.add_argument("--broker-port", type=int, default=1883)
+    parser.add_argument("--username", help="MQTT user name, if the broker wants one")
+    parser.add_argument("--password", help="MQTT password (or set MQTT_PASSWORD)")
+    parser.add_argument("--ca-file", help="connect with TLS, trusting this PEM CA file")
     parser.add_argument("--out", default="subscription.json", help="where to write the subscription for the sender")
     parser.add_argument("--count", type=int, default=0, help="exit after this many messages (0: run forever)")
     parser.add_argument("--timeout", type=float, default=0, help="give up after this many seconds (0: never)")
@@ -53,8 +56,15 @@ def main() -> int:
 
     done = threading.Event()
     received = 0
+    refused = []
 
     def on_connect(client, userdata, flags, reason, properties):
+        if reason.is_failure:
+            # Say why, instead of waiting silently (e.g. "Not authorized": give --username/--password).
+            print(f"broker refused the connection: {reason}", file=sys.stderr, flush=True)
+            refused.append(reason)
+            done.set()
+            return
         client.subscribe(subscription["mqtt_topic"], qos=1)
 
     def on_subscribe(client, userdata, mid, reasons, properties):
@@ -83,11 +93,17 @@ def main() -> int:
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"example-device-{os.getpid()}", protocol=mqtt.MQTTv5)
     client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+    if args.username:
+        client.username_pw_set(args.username, args.password or os.environ.get("MQTT_PASSWORD"))
+    if args.ca_file:
+        client.tls_set(ca_certs=args.ca_file)
     client.connect(args.broker_host, args.broker_port)
     client.loop_start()
     finished = done.wait(args.timeout or None)
     client.disconnect()
     client.loop_stop()
+    if refused:
+        return 1
     return 0 if finished or not args.count else 1
 
 

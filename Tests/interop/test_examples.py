@@ -68,3 +68,39 @@ def test_python_sender_receipt_round_trip(pushgate_bin, server, broker, tmp_path
     finally:
         if device.poll() is None:
             device.kill()
+
+
+def test_python_device_with_broker_credentials(pushgate_bin, tmp_path):
+    """The example device reaches a broker that wants a login (--username/--password), and says
+    why at once when it has none, instead of waiting silently."""
+    import os
+    import tempfile
+    from harness import Broker, Server
+    # mosquitto drops to its own user before reading the file: put it where that user can read it.
+    handle, name = tempfile.mkstemp(dir="/tmp", prefix="pushgate-passwords-")
+    os.close(handle)
+    passwords = Path(name)
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwords), "device", "s3cret"], check=True, capture_output=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwords), "pushgate", "gate"], check=True, capture_output=True)
+    passwords.chmod(0o644)
+    (tmp_path / "gate-password").write_text("gate\n")
+    broker = Broker(tmp_path, extra=f"allow_anonymous false\npassword_file {passwords}")
+    server = Server(pushgate_bin, tmp_path, broker)
+    try:
+        server.restart_with_mqtt(f'username: "pushgate"\n  password_file: "{tmp_path / "gate-password"}"')
+        base = [sys.executable, str(ROOT / "Examples/python/device.py"), "--pushgate", server.url, "--broker-port", str(broker.port),
+                "--out", str(tmp_path / "sub.json"), "--count", "1", "--timeout", "10"]
+        refused = subprocess.run(base, capture_output=True, text=True, timeout=30)
+        assert refused.returncode == 1 and "broker refused the connection" in refused.stderr
+        device = subprocess.Popen(base + ["--username", "device", "--password", "s3cret"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ready, _, _ = select.select([device.stdout], [], [], 20)
+        assert ready and device.stdout.readline().strip() == "ready"
+        sent = subprocess.run([sys.executable, str(ROOT / "Examples/python/sender.py"), "--subscription", str(tmp_path / "sub.json"),
+                               "--message", "behind a login"], capture_output=True, text=True, timeout=30)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        output, _ = device.communicate(timeout=20)
+        assert "message (normal): behind a login" in output
+    finally:
+        server.stop()
+        broker.kill()
+        passwords.unlink()

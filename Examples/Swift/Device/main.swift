@@ -1,10 +1,12 @@
 // A Web Push device over MQTT in Swift: WebPush for the keys and decryption, MQTTBridge for the
-// broker, and Pushgate's small HTTP client to subscribe.
+// broker, and WebPushClient's small HTTP client to subscribe.
 //
 //   swift run pushgate-example-device [--pushgate URL] [--broker HOST:PORT] [--out subscription.json] [--count N]
+//                                     [--username NAME [--password P | MQTT_PASSWORD=P]] [--ca-file PEM]
 //
-// It subscribes at Pushgate, writes {"endpoint", "keys"} for the application server, then
-// prints each decrypted message and acknowledges it on the MQTT 5 response topic.
+// It subscribes at Pushgate, writes {"endpoint", "keys"} for the application server, subscribes
+// to its topic, says "ready" (Pushgate then sends what it holds), prints each decrypted message
+// and acknowledges it on the MQTT 5 response topic.
 import Foundation
 import Logging
 import MQTTBridge
@@ -43,7 +45,14 @@ try JSONEncoder().encode(info).write(to: URL(fileURLWithPath: out))
 
 // 3. Listen on our topic.
 let parts = broker.split(separator: ":")
-let configuration = MQTTBridgeConfiguration(host: String(parts[0]), port: Int(parts.last!) ?? 1883, clientID: "example-device-\(getpid())")
+var configuration = MQTTBridgeConfiguration(host: String(parts[0]), port: Int(parts.last!) ?? 1883, clientID: "example-device-\(getpid())")
+let username = option("--username", "")
+if !username.isEmpty {
+    configuration.username = username
+    configuration.password = ProcessInfo.processInfo.environment["MQTT_PASSWORD"] ?? option("--password", "")
+}
+let caFile = option("--ca-file", "")
+if !caFile.isEmpty { configuration.tls = .init(caFile: caFile) }
 var logger = Logger(label: "device")
 logger.logLevel = .warning
 let bridge = MQTTBridge(configuration: configuration, logger: logger)
