@@ -1,3 +1,4 @@
+import NIOCore
 import Testing
 import WebPush
 @testable import Pushgate
@@ -70,5 +71,32 @@ struct RegistryIndexTests {
         #expect(changes.count == 3)
         #expect(changes.contains(.remove(a)) && changes.contains(.upsert(b, .init(expires: 20))) && changes.contains(.upsert(c, .init(encryptedKey: "k"))))
         #expect(before.changes(to: before).isEmpty)
+    }
+}
+
+/// The rendered-document cache of `GET /l/<id>` (issue 15 #9).
+@Suite("List document cache")
+struct ListDocumentCacheTests {
+    @Test("rendered once while the list is unchanged; again after a change, after a member expires, and after eviction")
+    func cache() {
+        let cache = ListDocumentCache(capacity: 1)
+        let key = VAPIDSigningKey.generate().publicKey
+        var list = PushList(id: .random(), pushToken: .random(), creatorKey: key, members: [.random(): .init(expires: 100)], createdAt: 0)
+        var renders = 0
+        let render: (PushList) -> ByteBuffer = { list in
+            renders += 1
+            return ByteBuffer(string: "\(list.members.count)")
+        }
+        #expect(String(buffer: cache.document(of: list, now: 10, render: render)) == "1")
+        _ = cache.document(of: list, now: 20, render: render)
+        #expect(renders == 1)
+        list.members[.random()] = .init()
+        #expect(String(buffer: cache.document(of: list, now: 20, render: render)) == "2" && renders == 2)
+        _ = cache.document(of: list, now: 100, render: render)          // a member expired: the document changed
+        #expect(renders == 3)
+        let other = PushList(id: .random(), pushToken: .random(), creatorKey: key, members: [:], createdAt: 0)
+        _ = cache.document(of: other, now: 100, render: render)
+        _ = cache.document(of: list, now: 100, render: render)          // evicted by the other list (capacity 1)
+        #expect(renders == 5)
     }
 }

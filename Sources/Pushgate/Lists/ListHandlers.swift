@@ -16,6 +16,7 @@ struct ListHandlers: Sendable {
     let registry: Registry
     let fanOut: FanOut
     let receipts: ReceiptHandlers
+    let documents = ListDocumentCache()
     let urls: ResourceURLs
     let logger: Logger
 
@@ -121,13 +122,18 @@ struct ListHandlers: Sendable {
 
     /// The list document: active members keyed by push resource URL (the draft's format).
     private func document(of list: PushList) -> APIResponse {
-        var members: [String: ListDocumentBody.Member] = [:]
-        for (token, member) in list.activeMembers(at: policy.now) {
-            members[urls.url(.push, token)] = .init(expires: member.expires.map(RFC3339.format), encryptedKey: member.encryptedKey)
+        let now = policy.now
+        let body = documents.document(of: list, now: now) { list in
+            var members: [String: ListDocumentBody.Member] = [:]
+            for (token, member) in list.activeMembers(at: now) {
+                members[urls.url(.push, token)] = .init(expires: member.expires.map(RFC3339.format), encryptedKey: member.encryptedKey)
+            }
+            return APIResponse.json(.ok, ListDocumentBody(members: members)).body
         }
         var headers = HTTPHeaders()
         headers.add(name: "Cache-Control", value: "no-store")
-        return .json(.ok, ListDocumentBody(members: members), headers: headers, contentType: Self.documentMediaType)
+        headers.add(name: "Content-Type", value: Self.documentMediaType)
+        return APIResponse(status: .ok, headers: headers, body: body)
     }
 
     /// `members` with a document or patch applied: a member URL must be a live push resource of
