@@ -1,5 +1,7 @@
 """Front-end limits that keep slow or hostile clients from holding resources."""
+import os
 import re
+import subprocess
 import socket
 import time
 
@@ -112,5 +114,46 @@ def test_connection_limit(pushgate_bin, tmp_path, broker):
         assert httpx.get(f"{server.url}/healthz").status_code == 200
         for s in held:
             s.close()
+    finally:
+        server.stop()
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_file_descriptors_pauses_accepts(pushgate_bin, tmp_path, broker):
+    """Out of descriptors (EMFILE), the server stops accepting for a moment instead of retrying
+    accept(2) in a tight loop, says why once, and serves again as soon as descriptors free up."""
+    server = Server(pushgate_bin, tmp_path, broker)
+    pid = server.process.pid
+    try:
+        time.sleep(0.5)
+        in_use = len(os.listdir(f"/proc/{pid}/fd"))
+        # Only the soft limit moves: raising a hard limit again needs CAP_SYS_RESOURCE.
+        soft = subprocess.run(["prlimit", f"--pid={pid}", "--nofile", "--output=SOFT", "--noheadings"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+        subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={in_use + 4}:"], check=True)
+        held = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(24)]
+        time.sleep(0.5)                                  # the first few accepted, then EMFILE
+        before = _cpu_seconds(pid)
+        time.sleep(2)
+        busy = _cpu_seconds(pid) - before
+        assert busy < 0.4, f"{busy:.2f} s of CPU in 2 s while out of descriptors: accept loop spins"
+        log = server.log.read_text()
+        assert log.count("cannot accept connections") == 1, log[-2000:]
+        assert "ulimit -n" in log
+        subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={soft}:"], check=True)
+        for s in held:
+            s.close()
+        deadline = time.time() + 5
+        while True:
+            try:
+                assert httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
+                break
+            except httpx.HTTPError:
+                assert time.time() < deadline, "not serving again after descriptors came back"
+                time.sleep(0.1)
     finally:
         server.stop()

@@ -44,26 +44,13 @@ public final class HTTPServer: Service, Sendable {
             return try NIOSSLContext(configuration: configuration)
         }
         let logger = self.logger
-        let lastReport = NIOLockedValueBox<NIODeadline?>(nil)
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             // Out of file descriptors (EMFILE), accept fails at once and the loop would spin at
-            // 100 % CPU: wait before accepting again, and say so (at most every 10 s).
+            // 100 % CPU: stop accepting for 100 ms at a time, and say so (at most every 10 s).
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptBackoffHandler(shouldForwardIOErrorCaught: false) { error in
-                        let now = NIODeadline.now()
-                        let report = lastReport.withLockedValue { last in
-                            guard last.map({ now - $0 > .seconds(10) }) ?? true else { return false }
-                            last = now
-                            return true
-                        }
-                        if report {
-                            logger.error("http: cannot accept connections; pausing accepts for 100 ms at a time",
-                                         metadata: ["error": "\(error)", "hint": "raise the file descriptor limit (ulimit -n, LimitNOFILE) or lower server.max_connections"])
-                        }
-                        return .milliseconds(100)
-                    })
+                    try channel.pipeline.syncOperations.addHandler(AcceptPauseHandler(logger: logger))
                 }
             }
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
