@@ -126,6 +126,22 @@ struct RegistryStoreTests {
         await #expect(throws: SQLiteRegistryStore.NewerSchema.self) { try await SQLiteRegistryStore.open(path: path) }
     }
 
+    @Test("an existing empty (0-byte) registry file is refused with a hint and left as it is; a missing one is created")
+    func emptyFileRefused() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(UUID().uuidString).sqlite").path
+        #expect(FileManager.default.createFile(atPath: path, contents: Data()))
+        let error = await #expect(throws: SQLiteRegistryStore.EmptyFile.self) { try await SQLiteRegistryStore.open(path: path) }
+        #expect(error?.description.contains("restore it from a backup, or delete the file") == true)
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue == 0)
+        try FileManager.default.removeItem(atPath: path)
+        let store = try await SQLiteRegistryStore.open(path: path)
+        try await store.insert(Subscription.make(restrictionKey: nil, now: 1))
+        try await store.close()
+        let again = try await SQLiteRegistryStore.open(path: path)
+        #expect(try await again.load().subscriptions.count == 1)
+        try await again.close()
+    }
+
     @Test("a write whose caller is cancelled still completes or rolls back whole; later writes work (no transaction left open)")
     func cancelledWrites() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cancel-\(UUID().uuidString).sqlite").path

@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 public import Logging
 import NIOConcurrencyHelpers
@@ -30,13 +31,30 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
+    /// The file exists but is empty. SQLite would silently start a new registry in it, and every
+    /// push URL issued before would answer 404 instead of 410; an empty file is almost always a
+    /// truncated copy or a failed restore, so it is refused unless the operator deletes it.
+    public struct EmptyFile: Error, CustomStringConvertible {
+        /// The file.
+        public let path: String
+        public var description: String {
+            "the registry database \(path) exists but is empty (0 bytes), probably a truncated copy or a failed restore: restore it from a backup, or delete the file to start a new, empty registry"
+        }
+    }
+
     private init(connection: SQLiteConnection, path: String) {
         self.connection = connection
         self.path = path
     }
 
     /// Opens (creating if needed) the database at `path` and migrates its schema.
+    ///
+    /// - Throws: ``EmptyFile`` for an existing 0-byte file, ``NewerSchema`` for a file written by
+    ///   a newer Pushgate, or SQLite's error.
     public static func open(path: String, logger: Logger = Logger(label: "pushgate.store")) async throws -> SQLiteRegistryStore {
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.intValue == 0 {
+            throw EmptyFile(path: path)
+        }
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         let store = SQLiteRegistryStore(connection: connection, path: path)
         do {
