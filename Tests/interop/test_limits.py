@@ -157,3 +157,18 @@ def test_out_of_file_descriptors_pauses_accepts(pushgate_bin, tmp_path, broker):
                 time.sleep(0.1)
     finally:
         server.stop()
+
+
+def test_http1_connection_close_is_honoured(server):
+    """An HTTP/1.1 answer that says `Connection: close` (asked for by the client, or after a
+    request that cannot be parsed) is followed by the close, not by the idle timeout."""
+    for request in (b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    b"POST /p/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+                    b"\x00\x01 garbage that is no request line\r\n\r\n"):
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(request)
+        started = time.time()
+        answer = read_all(sock, timeout=5)         # until the server closes
+        sock.close()
+        assert answer.startswith(b"HTTP/1.1 "), answer[:200]
+        assert time.time() - started < 2, f"closed only after {time.time() - started:.1f} s: {answer[:80]!r}"

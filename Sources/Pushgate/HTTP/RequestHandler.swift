@@ -251,6 +251,17 @@ final class RequestHandler: ChannelInboundHandler {
         activity.requestsInFlight += now ? 1 : -1
     }
 
+    /// A request that cannot be parsed ends the connection: NIO's protocol error handler has
+    /// already answered 400 with `Connection: close`, and nothing closes the connection after it
+    /// (it used to stay open until the idle timeout).
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError {
+            context.close(promise: nil)
+        } else {
+            context.fireErrorCaught(error)
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         timeout?.cancel()
         streaming?.cancel()
