@@ -172,3 +172,47 @@ def test_http1_connection_close_is_honoured(server):
         sock.close()
         assert answer.startswith(b"HTTP/1.1 "), answer[:200]
         assert time.time() - started < 2, f"closed only after {time.time() - started:.1f} s: {answer[:80]!r}"
+
+
+def test_http2_oversized_header_block_is_431_for_that_request_only(pushgate_bin, tmp_path, broker):
+    """Over HTTP/2, a request whose headers exceed `max_header_bytes` gets 431 (errno 127) on its
+    own stream; the connection and its other requests carry on."""
+    import h2.config
+    import h2.connection
+    import h2.events
+    server = limited(pushgate_bin, tmp_path, broker)          # max_header_bytes: 2048
+    try:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        # The server's SETTINGS acknowledged first: its header list limit applies from then on.
+        sock.settimeout(5)
+        while not any(isinstance(e, h2.events.RemoteSettingsChanged) for e in conn.receive_data(sock.recv(65535))):
+            pass
+        base = [(":scheme", "http"), (":authority", f"127.0.0.1:{server.port}")]
+        conn.send_headers(1, [(":method", "POST"), (":path", "/subscribe"), *base, ("x-padding", "a" * 4000)], end_stream=True)
+        conn.send_headers(3, [(":method", "GET"), (":path", "/healthz"), *base], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        statuses, bodies, ended = {}, {1: b"", 3: b""}, set()
+        deadline = time.time() + 5
+        while len(ended) < 2 and time.time() < deadline:
+            sock.settimeout(max(0.05, deadline - time.time()))
+            data = sock.recv(65535)
+            assert data, f"connection closed; answers so far {statuses}"
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    statuses[event.stream_id] = int(dict(event.headers)[":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    bodies[event.stream_id] += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    ended.add(event.stream_id)
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    raise AssertionError(f"GOAWAY {event.error_code}")
+            sock.sendall(conn.data_to_send())
+        assert statuses == {1: 431, 3: 200}, statuses
+        assert b'"errno":127' in bodies[1]
+        sock.close()
+    finally:
+        server.stop()
