@@ -52,6 +52,11 @@ public struct APIError: Error, Sendable {
     /// Seconds a client should wait before retrying a 503, in every `Retry-After` the service sends.
     static let retryAfterSeconds = 5
 
+    /// The `Retry-After` header of a 429 or 503.
+    private static func retryAfter(_ seconds: Int = retryAfterSeconds) -> [(String, String)] {
+        [("Retry-After", String(seconds))]
+    }
+
     // MARK: The errno table
 
     static let missingTTL = APIError(.badRequest, errno: 101, "the TTL header is required (RFC 8030 §5.2): seconds to keep the message, e.g. TTL: 60")
@@ -100,22 +105,22 @@ public struct APIError: Error, Sendable {
     static func tooManyHeld(_ limit: Int) -> APIError {
         APIError(.tooManyRequests, errno: 126,
                  "this subscription already has \(limit) Topic messages outstanding; reuse a Topic, or wait for acknowledgements or expiry",
-                 headers: [("Retry-After", String(retryAfterSeconds))])
+                 headers: retryAfter())
     }
     static let headersTooLarge = APIError(.requestHeaderFieldsTooLarge, errno: 127, "request header fields too large")
     // MARK: Delivery and storage (errno 130–139)
 
     static let brokerUnavailable = APIError(.serviceUnavailable, errno: 130, "the MQTT broker is unavailable; the message was not accepted",
-                                            headers: [("Retry-After", String(retryAfterSeconds))])
+                                            headers: retryAfter())
     static let outcomeUnknown = APIError(.serviceUnavailable, errno: 131,
         "the broker connection dropped before it acknowledged; the message may have been delivered (at-least-once)",
-        headers: [("Retry-After", String(retryAfterSeconds))])
+        headers: retryAfter())
     static func brokerRejected(_ reason: String) -> APIError {
         APIError(.badGateway, errno: 132, "the MQTT broker refused the message: \(reason)")
     }
     static let storageUnavailable = APIError(.serviceUnavailable, errno: 133, "the registry could not be written; nothing changed",
-                                             headers: [("Retry-After", String(retryAfterSeconds))])
-    static let shuttingDown = APIError(.serviceUnavailable, errno: 134, "shutting down", headers: [("Retry-After", String(retryAfterSeconds))])
+                                             headers: retryAfter())
+    static let shuttingDown = APIError(.serviceUnavailable, errno: 134, "shutting down", headers: retryAfter())
 
     /// What a failed delivery means for the client.
     init(_ error: DeliveryError) {
@@ -150,7 +155,7 @@ public struct APIError: Error, Sendable {
     }
     static func fanOutRateExceeded(retryAfter: Int) -> APIError {
         APIError(.tooManyRequests, errno: 146, "fan-out deliveries per second for this VAPID key exceeded (lists.max_deliveries_per_second_per_key)",
-                  headers: [("Retry-After", String(retryAfter))])
+                  headers: Self.retryAfter(retryAfter))
     }
     static let notListCreator = APIError(.forbidden, errno: 147, "only the VAPID key that created this list may read, change or push to it")
 
@@ -168,7 +173,7 @@ public struct APIError: Error, Sendable {
         "Prefer: respond-async needs Link: <receipt subscription>; rel=\"urn:ietf:params:push:receipt\" (RFC 8030 §5.1): create one with POST /receipts")
     static func tooManyPendingReceipts(_ limit: Int) -> APIError {
         APIError(.tooManyRequests, errno: 161, "this receipt subscription has \(limit) receipts outstanding (receipts.max_pending_per_subscription): collect them first",
-                 headers: [("Retry-After", String(retryAfterSeconds))])
+                 headers: retryAfter())
     }
     static func tooManyReceiptSubscriptions(_ limit: Int) -> APIError {
         APIError(.forbidden, errno: 162, "this VAPID key already has \(limit) receipt subscriptions (receipts.max_subscriptions_per_key)")
