@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -83,6 +84,7 @@ let package = Package(
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
@@ -125,7 +127,8 @@ let package = Package(
         // Fakes shared by the test targets (a store in memory, a recording broker connection).
         .target(
             name: "PushgateTestSupport",
-            dependencies: ["Pushgate", "WebPush", "MQTTBridge", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Pushgate", "WebPush", "MQTTBridge", .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")],
             path: "Tests/PushgateTestSupport",
             swiftSettings: strictSettings
         ),

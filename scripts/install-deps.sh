@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Pushgate builds, runs and tests with, only those missing.
-# Needs root (or sudo) the first time; a no-op once everything is there.
+# Needs root (or sudo) the first time; a no-op once everything is there. `--test` adds what only
+# the tests need (PostgreSQL, for the multi-instance tests; `make run` stays on SQLite).
 set -euo pipefail
 
 packages=(mosquitto mosquitto-clients libmosquitto-dev zlib1g-dev nghttp2-client curl openssl ca-certificates)
+if [ "${1:-}" = "--test" ]; then packages+=(postgresql util-linux); fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

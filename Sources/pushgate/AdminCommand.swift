@@ -37,7 +37,7 @@ struct AdminCommand: AsyncParsableCommand {
 
         func run() async throws {
             let loaded = try loadConfigOrExit(config)
-            let store = try await SQLiteRegistryStore.open(path: loaded.storage.path)
+            let store = try await loaded.storage.open(as: .exclusiveTool)
             let now = Int64(Date().timeIntervalSince1970)
             let urls = ResourceURLs(base: loaded.server.publicURL)
             let topics = TopicScheme(prefix: loaded.mqtt.topicPrefix)
@@ -79,7 +79,7 @@ struct AdminCommand: AsyncParsableCommand {
 
         func run() async throws {
             let loaded = try loadConfigOrExit(config)
-            let store = try await SQLiteRegistryStore.open(path: loaded.storage.path)
+            let store = try await loaded.storage.open(as: .sharedTool)
             let snapshot = try await store.load()
             try await store.close()
             let encoder = JSONEncoder()

@@ -27,7 +27,7 @@ struct RoutesCommand: AsyncParsableCommand {
             printError("\(config): no routes (add a `routes:` section; config.yaml shows one)")
             throw ExitCode(1)
         }
-        let store = try await SQLiteRegistryStore.open(path: loaded.storage.path)
+        let store = try await loaded.storage.open(as: .sharedTool)
         let secret = try await store.installationSecret()
         try await store.close()
         let table = BroadcastTable(loaded.broadcasts, secret: secret)

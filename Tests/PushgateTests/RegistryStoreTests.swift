@@ -28,7 +28,36 @@ struct RegistryStoreTests {
             let store = MemoryStore()
             return { store }
         },
-    ]
+    ] + durableSubjects.filter { $0.name == "PostgreSQL" }
+
+    /// The real databases (what the cancellation and batch tests need).
+    static let durableSubjects: [Subject] = [
+        Subject(name: "SQLite") {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("registry-\(UUID().uuidString).sqlite").path
+            return { try await SQLiteRegistryStore.open(path: path) }
+        },
+    ] + (TestPostgres.server == nil ? [] : [
+        Subject(name: "PostgreSQL") {
+            let database = LazyDatabase()
+            return { try await PostgresRegistryStore.open(try await database.location()) }
+        },
+    ])
+
+    /// A database made on first use, the same one after.
+    actor LazyDatabase {
+        private var made: PostgresLocation?
+        func location() async throws -> PostgresLocation {
+            if let made { return made }
+            let fresh = try await TestPostgres.freshDatabase()
+            made = fresh
+            return fresh
+        }
+    }
+
+    @Test("make test runs the PostgreSQL store tests (PUSHGATE_TEST_REQUIRE_POSTGRES=1 means a server must be given)")
+    func postgresPresentWhenRequired() {
+        #expect(!TestPostgres.isRequiredButMissing, "PUSHGATE_TEST_REQUIRE_POSTGRES=1 but PUSHGATE_TEST_POSTGRES_URL is not set")
+    }
 
     @Test("subscriptions, restriction keys, deletions and lists survive a reopen", arguments: subjects)
     func roundTrip(_ subject: Subject) async throws {
@@ -89,10 +118,9 @@ struct RegistryStoreTests {
         try await reopened.close()
     }
 
-    @Test("a batch of thousands of rows lands in one write")
-    func bigBatch() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("batch-\(UUID().uuidString).sqlite").path
-        let store = try await SQLiteRegistryStore.open(path: path)
+    @Test("a batch of thousands of rows lands in one write", arguments: durableSubjects)
+    func bigBatch(_ subject: Subject) async throws {
+        let store = try await subject.open()
         let batch = (0..<5_003).map { _ in Subscription.make(restrictionKey: nil, now: 1) }
         try await store.insert(batch: batch)
         #expect(Set(try await store.load().subscriptions) == Set(batch))
@@ -142,10 +170,10 @@ struct RegistryStoreTests {
         try await again.close()
     }
 
-    @Test("a write whose caller is cancelled still completes or rolls back whole; later writes work (no transaction left open)")
-    func cancelledWrites() async throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cancel-\(UUID().uuidString).sqlite").path
-        let store = try await SQLiteRegistryStore.open(path: path)
+    @Test("a write whose caller is cancelled still completes or rolls back whole; later writes work (no transaction left open)",
+          arguments: durableSubjects)
+    func cancelledWrites(_ subject: Subject) async throws {
+        let store = try await subject.open()
         // Cancelled at different moments: before it starts, and in the middle of its statements.
         for round in 0..<30 {
             let batch = (0..<2_000).map { _ in Subscription.make(restrictionKey: nil, now: 1) }
@@ -160,5 +188,52 @@ struct RegistryStoreTests {
         #expect(loaded.contains(last))
         #expect(loaded.count % 2_000 == 1, "every batch landed whole or not at all")
         try await store.close()
+    }
+
+    @Test("a second process on one SQLite file is refused, naming PostgreSQL; tools that only read may open it beside the server")
+    func sqliteSingleProcess() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("locked-\(UUID().uuidString).sqlite").path
+        let server = try await SQLiteRegistryStore.open(path: path)
+        // flock locks belong to an open file description, so a second open in this process
+        // conflicts exactly as a second process would.
+        let error = await #expect(throws: SQLiteRegistryStore.InUse.self) { try await SQLiteRegistryStore.open(path: path) }
+        #expect(error?.description.contains("PostgreSQL") == true)
+        let reader = try await SQLiteRegistryStore.open(path: path, exclusive: false)
+        #expect(try await reader.installationSecret() == server.installationSecret())
+        try await reader.close()
+        try await server.close()
+        let next = try await SQLiteRegistryStore.open(path: path)
+        try await next.close()
+    }
+
+    @Test("PostgreSQL: instances starting together migrate once; a database from a newer Pushgate is refused",
+          .enabled(if: TestPostgres.server != nil))
+    func postgresMigrations() async throws {
+        let location = try await TestPostgres.freshDatabase()
+        let stores = try await withThrowingTaskGroup(of: PostgresRegistryStore.self) { group in
+            for _ in 0..<5 { group.addTask { try await PostgresRegistryStore.open(location) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(stores.count == 5)
+        let secrets = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+            for store in stores { group.addTask { try await store.installationSecret() } }
+            return try await group.reduce(into: Set<[UInt8]>()) { $0.insert($1) }
+        }
+        #expect(secrets.count == 1, "one installation secret, whichever instance made it")
+        try await stores[0].executeForTests("UPDATE pushgate_schema SET version = 99")
+        for store in stores { try await store.close() }
+        let error = await #expect(throws: PostgresRegistryStore.NewerSchema.self) { try await PostgresRegistryStore.open(location) }
+        #expect(error?.found == 99)
+    }
+
+    @Test("PostgreSQL: an unreachable server fails the open within seconds, naming the database without its password",
+          .enabled(if: TestPostgres.server != nil))
+    func postgresUnreachable() async throws {
+        let location = PostgresLocation(host: "127.0.0.1", port: 1, username: "pushgate", password: "secret-password", database: "nowhere", tls: .disable)
+        let started = ContinuousClock.now
+        let error = await #expect(throws: PostgresRegistryStore.Unreachable.self) { try await PostgresRegistryStore.open(location) }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(error?.description.contains("postgres://pushgate@127.0.0.1:1/nowhere") == true)
+        #expect(error?.description.contains("secret-password") == false)
     }
 }

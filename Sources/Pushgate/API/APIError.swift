@@ -121,6 +121,8 @@ public struct APIError: Error, Sendable {
     static let storageUnavailable = APIError(.serviceUnavailable, errno: 133, "the registry could not be written; nothing changed",
                                              headers: retryAfter())
     static let shuttingDown = APIError(.serviceUnavailable, errno: 134, "shutting down", headers: retryAfter())
+    static let registryUnreachable = APIError(.serviceUnavailable, errno: 135,
+        "the shared registry (PostgreSQL) could not be read to find this resource", headers: retryAfter())
 
     /// What a failed delivery means for the client.
     init(_ error: DeliveryError) {

@@ -31,8 +31,8 @@ public struct PushgateApplication: Sendable {
     /// Runs until a shutdown signal, logging one line per start-up phase.
     public func run() async throws {
         logger.info("pushgate: starting", metadata: ["version": "\(PushgateVersion.current)"])
-        logger.info("registry: opening", metadata: ["path": "\(config.storage.path)"])
-        let store = try await SQLiteRegistryStore.open(path: config.storage.path, logger: logger)
+        logger.info("registry: opening", metadata: ["storage": "\(config.storage.displayName)"])
+        let store = try await config.storage.open(as: .server, logger: logger)
         // Whatever happens from here, the store is closed on the way out (a start-up that fails
         // half-way must not leave the database open).
         do {
@@ -45,9 +45,9 @@ public struct PushgateApplication: Sendable {
         logger.info("pushgate: stopped")
     }
 
-    private func serve(store: SQLiteRegistryStore) async throws {
+    private func serve(store: any RegistryStore) async throws {
         let registry = try await Registry.load(from: store)
-        logger.info("registry: ready", metadata: ["subscriptions": "\(registry.count)"])
+        logger.info("registry: ready", metadata: ["subscriptions": "\(registry.count)", "shared": "\(registry.isShared)"])
         let secret = try await store.installationSecret()
 
         let receipts = try await ReceiptCenter.load(from: store, limits: config.receipts, logger: logger)
@@ -77,7 +77,8 @@ public struct PushgateApplication: Sendable {
         ])
 
         var services: [any Service] = [bridge, AckListener(bridge: bridge, delivery: delivery, logger: logger),
-                                       HeldMessageResender(delivery: delivery), receipts, purger]
+                                       HeldMessageResender(delivery: delivery), receipts, purger,
+                                       RegistryChangeFollower(registry: registry, logger: logger)]
         if let configPath {
             services.append(ConfigReloader(path: configPath, secret: secret, api: api, logger: logger))
         }

@@ -45,13 +45,13 @@ struct ListHandlers: Sendable {
     // MARK: Read, amend, delete
 
     func read(_ request: APIRequest, id: ListID) async throws(APIError) -> APIResponse {
-        document(of: try ownedList(id: id, request))
+        document(of: try await ownedList(id: id, request))
     }
 
     /// RFC 7396 merge patch: a new member URL adds, `null` removes, an object updates the member
     /// (its own `null` fields removed). Expired members are purged at the same time.
     func amend(_ request: APIRequest, id: ListID) async throws(APIError) -> APIResponse {
-        _ = try ownedList(id: id, request)
+        _ = try await ownedList(id: id, request)
         let patch = try decodeDocument(request, mediaType: Self.mergePatchMediaType)
         let now = policy.now
         let updated = try await persisting(logger) {
@@ -68,7 +68,7 @@ struct ListHandlers: Sendable {
     }
 
     func delete(_ request: APIRequest, id: ListID) async throws(APIError) -> APIResponse {
-        _ = try ownedList(id: id, request)
+        _ = try await ownedList(id: id, request)
         guard try await persisting(logger, { try await registry.removeList(id: id) }) else { throw .notFound }
         return APIResponse(status: .noContent)
     }
@@ -79,7 +79,7 @@ struct ListHandlers: Sendable {
     /// member's `encrypted_key`. Answers once the broker acknowledged every copy: 201 with
     /// `Pushgate-Recipients`, or 207 naming the members whose copy failed.
     func push(_ request: APIRequest, to token: ListPushToken) async throws(APIError) -> APIResponse {
-        guard let list = registry.list(pushToken: token) else { throw .notFound }
+        guard let list = try await reading(logger, { try await registry.list(pushToken: token) }) else { throw .notFound }
         let validated = try policy.validate(request, restrictionKey: list.creatorKey, vapidRequired: true)
         let now = policy.clock()
         let active = list.activeMembers(at: Int64(now.timeIntervalSince1970))
@@ -114,8 +114,8 @@ struct ListHandlers: Sendable {
     // MARK: Helpers
 
     /// The list, if the request's VAPID key created it.
-    private func ownedList(id: ListID, _ request: APIRequest) throws(APIError) -> PushList {
-        guard let list = registry.list(id: id) else { throw .notFound }
+    private func ownedList(id: ListID, _ request: APIRequest) async throws(APIError) -> PushList {
+        guard let list = try await reading(logger, { try await registry.findList(id: id) }) else { throw .notFound }
         guard try policy.requireVAPIDKey(request) == list.creatorKey else { throw .notListCreator }
         return list
     }

@@ -122,7 +122,7 @@ struct PushHandlers: Sendable {
 
     func push(_ request: APIRequest, to token: PushToken) async throws(APIError) -> APIResponse {
         let subscription: Subscription
-        switch registry.lookup(pushToken: token) {
+        switch try await reading(logger, { try await registry.lookup(pushToken: token) }) {
         case .active(let found): subscription = found
         case .deleted: throw .gone
         case .unknown: throw .notFound
@@ -147,6 +147,17 @@ struct PushHandlers: Sendable {
 /// Runs a registry write. A failure of the store is 503 (errno 133) and, since the index changes
 /// only after the store, changes nothing; an ``APIError`` thrown by a check inside the write
 /// passes through.
+/// A registry read that may have to ask the shared store (a miss on PostgreSQL): a store failure
+/// is a 503, never a 404 for something that may exist.
+func reading<T: Sendable>(_ logger: Logger, _ read: () async throws -> T) async throws(APIError) -> T {
+    do {
+        return try await read()
+    } catch {
+        logger.error("registry read failed", metadata: ["error": "\(error)"])
+        throw .registryUnreachable
+    }
+}
+
 func persisting<T: Sendable>(_ logger: Logger, _ write: () async throws -> T) async throws(APIError) -> T {
     do {
         return try await write()

@@ -8,6 +8,13 @@ public import WebPush
 /// store, and only once that is durable updates the index. Writes are serialized (FIFO), so two
 /// requests changing the same list cannot both start from the same snapshot, and a 201 never
 /// promises what a restart would forget.
+///
+/// On a ``SharedRegistryStore`` (several instances on one PostgreSQL) the index is a cache of the
+/// store and is changed only from the store's change log: a write holds the cluster-wide write
+/// lock, catches up, checks, writes, commits, and catches up again (which brings in its own
+/// change). Another instance's change arrives with its notification, or — for a token this
+/// instance has not seen yet — on the lookup that misses (one catch-up query, shared by every
+/// lookup waiting at the time), so what was created anywhere is usable everywhere at once.
 public final class Registry: Sendable {
     /// What a push token refers to.
     public enum Lookup: Sendable {
@@ -20,28 +27,117 @@ public final class Registry: Sendable {
     }
 
     private let store: any RegistryStore
+    private let shared: (any SharedRegistryStore)?
     private let index: NIOLockedValueBox<RegistryIndex>
     /// Serializes read-check-write sequences; reads of the index never wait for it.
     private let writes = AsyncMutex()
+    /// The change-log position the index has applied, and the catch-up bookkeeping.
+    private let feed: NIOLockedValueBox<FeedState>
+    /// One catch-up at a time; callers that arrive while one runs share the next.
+    private let catchUpGate = AsyncMutex()
 
-    private init(store: any RegistryStore, snapshot: RegistrySnapshot) {
+    private struct FeedState {
+        var position: Int64
+        /// Tickets: each catch-up request takes the next; a fetch that starts after a ticket was
+        /// issued covers it.
+        var issued: UInt64 = 0
+        var covered: UInt64 = 0
+    }
+
+    private init(store: any RegistryStore, snapshot: RegistrySnapshot, position: Int64) {
         self.store = store
+        self.shared = store as? any SharedRegistryStore
         self.index = NIOLockedValueBox(RegistryIndex(snapshot))
+        self.feed = NIOLockedValueBox(FeedState(position: position))
     }
 
     /// Loads everything from `store`.
     public static func load(from store: any RegistryStore) async throws -> Registry {
-        Registry(store: store, snapshot: try await store.load())
+        let position = try await (store as? any SharedRegistryStore)?.changePosition() ?? 0
+        return Registry(store: store, snapshot: try await store.load(), position: position)
     }
 
-    // MARK: Reads (memory only)
+    /// Whether the index is a cache of a store other instances write too.
+    public var isShared: Bool { shared != nil }
 
-    /// The subscription behind a push token.
-    public func lookup(pushToken: PushToken) -> Lookup {
-        index.withLockedValue { index in
-            if let subscription = index.subscriptionsByPushToken[pushToken] { return .active(subscription) }
-            return index.deletedPushTokens[pushToken] != nil ? .deleted : .unknown
+    // MARK: The change feed (shared stores)
+
+    /// Applies every change committed before this call (on a shared store; otherwise nothing).
+    public func catchUp() async throws {
+        guard let shared else { return }
+        let ticket = feed.withLockedValue { state in
+            state.issued += 1
+            return state.issued
         }
+        try await catchUpGate.withLock {
+            let (covered, start) = feed.withLockedValue { ($0.covered >= ticket, $0.issued) }
+            if covered { return }
+            var position = feed.withLockedValue { $0.position }
+            while true {
+                let changes = try await shared.changes(after: position)
+                if changes.gap {
+                    // The log was pruned past us: start again from a full load.
+                    let newest = try await shared.changePosition()
+                    let snapshot = try await shared.load()
+                    index.withLockedValue { $0 = RegistryIndex(snapshot) }
+                    position = newest
+                    continue
+                }
+                if changes.isEmpty, changes.position == position { break }
+                index.withLockedValue { $0.apply(changes) }
+                position = changes.position
+            }
+            feed.withLockedValue { state in
+                state.position = position
+                state.covered = max(state.covered, start)
+            }
+        }
+    }
+
+    /// Follows the change feed until cancelled: a catch-up on every signal of the store, and once
+    /// a second regardless, so a lost notification delays a change by at most that.
+    public func followChanges(onError: @escaping @Sendable (any Error) -> Void) async {
+        guard let shared else { return }
+        await withTaskGroup(of: Void.self) { group in
+            let (ticks, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            group.addTask {
+                for await _ in shared.changeSignals() { continuation.yield() }
+                continuation.finish()
+            }
+            group.addTask {
+                while (try? await Task.sleep(for: Self.pollInterval)) != nil { continuation.yield() }
+                continuation.finish()
+            }
+            for await _ in ticks {
+                do { try await catchUp() } catch { onError(error) }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// How often the feed is read without a notification: the bound on a delete's propagation
+    /// when notifications are lost.
+    public static let pollInterval = Duration.seconds(1)
+
+    /// `read` on the index; on a shared store, when it finds nothing, once more after catching up
+    /// (the thing may have been created through another instance a moment ago).
+    private func fresh<T>(_ read: (RegistryIndex) -> T?) async throws -> T? {
+        if let found = index.withLockedValue({ read($0) }) { return found }
+        guard shared != nil else { return nil }
+        try await catchUp()
+        return index.withLockedValue { read($0) }
+    }
+
+        // MARK: Reads (memory only)
+
+    /// The subscription behind a push token. Memory only, unless the token is unknown here and
+    /// the store is shared (then one catch-up, which can throw).
+    public func lookup(pushToken: PushToken) async throws -> Lookup {
+        let found = try await fresh { index -> Lookup? in
+            if let subscription = index.subscriptionsByPushToken[pushToken] { return .active(subscription) }
+            return index.deletedPushTokens[pushToken] != nil ? .deleted : nil
+        }
+        return found ?? .unknown
     }
 
     /// The subscription with this subscription-resource id.
@@ -72,14 +168,19 @@ public final class Registry: Sendable {
         }
     }
 
-    /// The list with this list-resource id.
+    /// The list with this list-resource id (inside a write's critical section: current).
     public func list(id: ListID) -> PushList? {
         index.withLockedValue { $0.lists[id] }
     }
 
-    /// The list behind a list push token.
-    public func list(pushToken: ListPushToken) -> PushList? {
-        index.withLockedValue { $0.list(pushToken: pushToken) }
+    /// The list with this list-resource id, catching up first if it is unknown here.
+    public func findList(id: ListID) async throws -> PushList? {
+        try await fresh { $0.lists[id] }
+    }
+
+    /// The list behind a list push token, catching up first if it is unknown here.
+    public func list(pushToken: ListPushToken) async throws -> PushList? {
+        try await fresh { $0.list(pushToken: pushToken) }
     }
 
     /// How many lists a creator key has.
@@ -89,40 +190,60 @@ public final class Registry: Sendable {
 
     // MARK: Writes (store, then memory, one at a time)
 
+    /// One write: under the local lock (and on a shared store, the cluster-wide one, after
+    /// catching up), `body` checks the current state and writes the store; `apply` then brings
+    /// the index along — directly on a private store, from the change log on a shared one.
+    private func write<T: Sendable>(_ body: () async throws -> (T, apply: @Sendable (inout RegistryIndex) -> Void)) async throws -> T {
+        try await writes.withLock {
+            guard let shared else {
+                let (value, apply) = try await body()
+                index.withLockedValue(apply)
+                return value
+            }
+            let value = try await shared.exclusively {
+                try await catchUp()
+                return try await body().0
+            }
+            // Committed. If this catch-up fails, the next one brings the change in.
+            try? await catchUp()
+            return value
+        }
+    }
+
     /// Deletes a subscription durably (it also leaves every list); returns it, or `nil` if there
     /// was none, so of two simultaneous deletes exactly one finds it.
     public func remove(id: SubscriptionID, now: Int64) async throws -> Subscription? {
-        try await writes.withLock {
-            guard let subscription = self.subscription(id: id) else { return nil }
+        try await write {
+            guard let subscription = self.subscription(id: id) else { return (nil, apply: { _ in }) }
             try await store.markDeleted(id: id, at: now)
-            index.withLockedValue { $0.delete(subscription, at: now) }
-            return subscription
+            return (subscription, apply: { $0.delete(subscription, at: now) })
         }
     }
 
     /// Stores a new subscription that `make` builds inside the critical section (so the set it
     /// joins cannot be deleted meanwhile); what `make` throws is rethrown and nothing is written.
     public func addSubscription(_ make: (Registry) throws -> Subscription) async throws -> Subscription {
-        try await writes.withLock {
+        try await write {
             let subscription = try make(self)
             try await store.insert(subscription)
-            index.withLockedValue { $0.insert(subscription) }
-            return subscription
+            return (subscription, apply: { $0.insert(subscription) })
         }
     }
 
     /// Deletes a set and every subscription in it durably; returns them, or `nil` if there was
     /// no such set.
     public func removeSet(id: SetID, now: Int64) async throws -> [Subscription]? {
-        try await writes.withLock {
-            guard self.set(id: id) != nil else { return nil }
+        try await write {
+            guard self.set(id: id) != nil else { return (nil, apply: { _ in }) }
+            let members = index.withLockedValue { index in (index.setMembers[id] ?? []).compactMap { index.subscriptionsByID[$0] } }
             try await store.deleteSet(id: id, at: now)
-            return index.withLockedValue { $0.deleteSet(id: id, at: now) }
+            return (members, apply: { _ = $0.deleteSet(id: id, at: now) })
         }
     }
 
     /// Forgets subscriptions deleted before `time`: their push URLs answer 404 instead of 410
-    /// from then on, and their memory is freed.
+    /// from then on, and their memory is freed. (Every instance purges its own index; on a
+    /// shared store the first to get there deletes the rows.)
     public func purgeDeleted(before time: Int64) async throws {
         try await writes.withLock {
             try await store.purgeDeleted(before: time)
@@ -138,34 +259,31 @@ public final class Registry: Sendable {
     /// concurrent requests; what it throws is rethrown and nothing is written.
     @discardableResult
     public func addList(_ make: (Registry) throws -> PushList) async throws -> PushList {
-        try await writes.withLock {
+        try await write {
             let list = try make(self)
             try await store.insertList(list)
-            index.withLockedValue { $0.insert(list) }
-            return list
+            return (list, apply: { $0.insert(list) })
         }
     }
 
     /// Changes a list: `edit` gets the current list (inside the critical section) and returns
     /// the new one; the difference is stored, then indexed. Returns `nil` if there is no such list.
     public func updateList(id: ListID, _ edit: (PushList) throws -> PushList) async throws -> PushList? {
-        try await writes.withLock {
-            guard let current = list(id: id) else { return nil }
+        try await write {
+            guard let current = list(id: id) else { return (nil, apply: { _ in }) }
             let updated = try edit(current)
             let changes = current.changes(to: updated)
             if !changes.isEmpty { try await store.updateList(id: id, changes) }
-            index.withLockedValue { $0.insert(updated) }
-            return updated
+            return (updated, apply: { $0.insert(updated) })
         }
     }
 
     /// Deletes a list durably; returns whether it existed.
     public func removeList(id: ListID) async throws -> Bool {
-        try await writes.withLock {
-            guard list(id: id) != nil else { return false }
+        try await write {
+            guard list(id: id) != nil else { return (false, apply: { _ in }) }
             try await store.deleteList(id: id)
-            index.withLockedValue { $0.removeList(id: id) }
-            return true
+            return (true, apply: { $0.removeList(id: id) })
         }
     }
 }

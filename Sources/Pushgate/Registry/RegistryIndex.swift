@@ -75,6 +75,31 @@ struct RegistryIndex: Sendable {
         return members
     }
 
+    /// Forgets a set's record only; its members leave one by one (a change log lists them).
+    mutating func forgetSet(id: SetID) {
+        guard let set = sets.removeValue(forKey: id) else { return }
+        setsByTopicID[set.topicID] = nil
+        setMembers[id] = nil
+    }
+
+    // MARK: Changes from other instances
+
+    /// Brings the index to the state `changes` describe (idempotent: it sets, it does not replay).
+    mutating func apply(_ changes: RegistryChanges) {
+        for set in changes.sets { insert(set) }
+        for id in changes.removedSets { forgetSet(id: id) }
+        for state in changes.subscriptions {
+            switch state {
+            case .live(let subscription):
+                if subscriptionsByID[subscription.id] == nil { insert(subscription) }
+            case .deleted(let token, let time):
+                if let live = subscriptionsByPushToken[token] { delete(live, at: time) } else { deletedPushTokens[token] = time }
+            }
+        }
+        for list in changes.lists { insert(list) }
+        for id in changes.removedLists { removeList(id: id) }
+    }
+
     // MARK: Lists
 
     /// Adds or replaces a list, keeping the member → lists relation in step.

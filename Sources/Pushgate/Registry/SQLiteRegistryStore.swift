@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Crypto
 public import Logging
 import NIOConcurrencyHelpers
@@ -42,25 +43,64 @@ public final class SQLiteRegistryStore: RegistryStore {
         }
     }
 
-    private init(connection: SQLiteConnection, path: String) {
-        self.connection = connection
-        self.path = path
+    /// Another process has the file open as its registry.
+    public struct InUse: Error, CustomStringConvertible {
+        /// The file.
+        public let path: String
+        public var description: String {
+            "the registry database \(path) is in use by another Pushgate process; SQLite serves one instance only. "
+                + "Stop the other process, or run several instances on PostgreSQL (storage.url; see docs/scaling.md)"
+        }
     }
 
-    /// Opens (creating if needed) the database at `path` and migrates its schema.
+    /// The descriptor holding the file's process lock, or -1.
+    private let lockDescriptor: Int32
+
+    private init(connection: SQLiteConnection, path: String, lockDescriptor: Int32) {
+        self.connection = connection
+        self.path = path
+        self.lockDescriptor = lockDescriptor
+    }
+
+    /// Takes an exclusive `flock` on the database file for this process (released when it
+    /// exits, however it exits). Two processes on one file would each keep their own in-memory
+    /// view and contradict each other; the second is refused instead. SQLite's own locks are
+    /// POSIX record locks, which `flock` does not touch.
+    private static func lockFile(_ path: String) throws -> Int32 {
+        let descriptor = Glibc.open(path, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "open \(path)") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            if code == EWOULDBLOCK { throw InUse(path: path) }
+            throw IOError(errnoCode: code, reason: "flock \(path)")
+        }
+        return descriptor
+    }
+
+    /// Opens (creating if needed) the database at `path` and migrates its schema. With
+    /// `exclusive` (the server, and tools that write) the file is locked for this process.
     ///
-    /// - Throws: ``EmptyFile`` for an existing 0-byte file, ``NewerSchema`` for a file written by
-    ///   a newer Pushgate, or SQLite's error.
-    public static func open(path: String, logger: Logger = Logger(label: "pushgate.store")) async throws -> SQLiteRegistryStore {
+    /// - Throws: ``EmptyFile`` for an existing 0-byte file, ``InUse`` when another process holds
+    ///   it, ``NewerSchema`` for a file written by a newer Pushgate, or SQLite's error.
+    public static func open(path: String, exclusive: Bool = true, logger: Logger = Logger(label: "pushgate.store")) async throws -> SQLiteRegistryStore {
         if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber, size.intValue == 0 {
             throw EmptyFile(path: path)
         }
+        // SQLite creates a missing file; the lock is taken before anything is written to it.
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        let store = SQLiteRegistryStore(connection: connection, path: path)
+        let lock: Int32
+        do {
+            lock = exclusive ? try lockFile(path) : -1
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        let store = SQLiteRegistryStore(connection: connection, path: path, lockDescriptor: lock)
         do {
             try await store.migrate()
         } catch {
-            try? await connection.close()
+            try? await store.close()
             throw error
         }
         return store
@@ -450,6 +490,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func close() async throws {
+        defer { if lockDescriptor >= 0 { Glibc.close(lockDescriptor) } }
         try await connection.close()
     }
 }
