@@ -15,16 +15,19 @@ public struct TestAPI: Sendable {
     public let delivery: MQTTDelivery
     /// The receipts.
     public let receipts: ReceiptCenter
+    /// The registry under it.
+    public let registry: Registry
 
     /// Builds it; `settings` adjusts the service settings, `broadcasts` are the routes in force.
-    public init(store: MemoryStore, broker: RecordingPublisher, broadcasts: BroadcastTable = BroadcastTable(),
+    public init(store: any RegistryStore, broker: RecordingPublisher, broadcasts: BroadcastTable = BroadcastTable(),
                 settings adjust: (inout ServiceSettings) -> Void = { _ in }) async throws {
         var settings = ServiceSettings(publicURL: Self.publicURL)
         adjust(&settings)
         let clock: @Sendable () -> Int64 = { Int64(TestAPI.now.timeIntervalSince1970) }
         receipts = try await ReceiptCenter.load(from: store, clock: clock)
-        delivery = MQTTDelivery(publisher: broker, topicPrefix: "webpush", secret: store.secret, store: store, observer: receipts, clock: clock)
-        api = PushgateAPI(settings: settings, registry: try await Registry.load(from: store), delivery: delivery, receipts: receipts,
-                          broadcasts: broadcasts, clock: { TestAPI.now })
+        delivery = MQTTDelivery(publisher: broker, topicPrefix: "webpush", secret: try await store.installationSecret(), store: store,
+                                observer: receipts, clock: clock)
+        registry = try await Registry.load(from: store)
+        api = PushgateAPI(settings: settings, registry: registry, delivery: delivery, receipts: receipts, broadcasts: broadcasts, clock: { TestAPI.now })
     }
 }

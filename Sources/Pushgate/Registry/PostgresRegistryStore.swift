@@ -149,17 +149,42 @@ public final class PostgresRegistryStore: SharedRegistryStore {
         if let current = Self.transaction, current.store == ObjectIdentifier(self) {
             return try await body(current.connection)
         }
-        return try await client.withTransaction(logger: logger) { connection in
-            if registry { try await connection.query("SELECT pg_advisory_xact_lock(\(Self.registryLock))", logger: logger) }
-            return try await body(connection)
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                if registry { try await connection.query("SELECT pg_advisory_xact_lock(\(Self.registryLock))", logger: logger) }
+                return try await body(connection)
+            }
+        } catch {
+            throw Self.failure(error)
         }
     }
 
     public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        try await client.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.registryLock))", logger: logger)
-            return try await Self.$transaction.withValue((ObjectIdentifier(self), connection)) { try await body() }
+        do {
+            return try await client.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.registryLock))", logger: logger)
+                return try await Self.$transaction.withValue((ObjectIdentifier(self), connection)) { try await body() }
+            }
+        } catch {
+            throw Self.failure(error)
         }
+    }
+
+    /// What a failed transaction throws: the body's own error as it was (a refusal such as
+    /// "too many lists" must reach the API unchanged); a database error as a ``Failure``, whose
+    /// description carries the server's message but never the query's bound values (push
+    /// tokens are capabilities and must not reach a log).
+    private static func failure(_ error: any Error) -> any Error {
+        let inner = unwrap(error)
+        if inner is PSQLError || inner is PostgresTransactionError { return Failure(reason: describe(inner)) }
+        return inner
+    }
+
+    /// A database operation failed.
+    public struct Failure: Error, CustomStringConvertible {
+        /// The server's message and SQLSTATE, or the connection error.
+        public let reason: String
+        public var description: String { "PostgreSQL: \(reason)" }
     }
 
     /// Records that entities changed (kind 1: subscription, 2: set, 3: list) and notifies the
@@ -259,7 +284,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
             case .deleted(let token, let time): snapshot.deletedPushTokens[token] = time
             }
         }
-        snapshot.lists = try await lists(connection, "SELECT id, push_token, creator_key, created_at FROM lists", [])
+        snapshot.lists = try await lists(connection, "SELECT id, push_token, creator_key, created_at FROM lists", nil)
         return snapshot
     }
 
@@ -275,9 +300,9 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     }
 
     /// Lists a query selects (id, push_token, creator_key, created_at), with their members.
-    private func lists(_ connection: PostgresConnection, _ sql: String, _ ids: [String]) async throws -> [PushList] {
+    private func lists(_ connection: PostgresConnection, _ sql: String, _ ids: [String]?) async throws -> [PushList] {
         var query = PostgresQuery(unsafeSQL: sql)
-        if !ids.isEmpty { query.binds.append(ids) }
+        if let ids { query.binds.append(ids) }
         var lists: [ListID: PushList] = [:]
         for try await (id, pushToken, key, createdAt) in try await connection.query(query, logger: logger).decode((String, String, ByteBuffer, Int64).self) {
             guard let creator = try? VAPIDPublicKey(base64URL: Base64URL.encode(key.readableBytesView)) else { continue }
@@ -286,7 +311,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
         }
         guard !lists.isEmpty else { return [] }
         var members = PostgresQuery(unsafeSQL: "SELECT list_id, member_token, expires_at, encrypted_key FROM list_members")
-        if !ids.isEmpty {
+        if let ids {
             members.sql += " WHERE list_id = ANY($1::text[])"
             members.binds.append(ids)
         }
