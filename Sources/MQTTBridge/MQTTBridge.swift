@@ -164,7 +164,9 @@ public final class MQTTBridge: Service, Sendable {
     /// throws if it refused); otherwise the subscription is made on the next connect. Either
     /// way it is restored after every reconnect until ``unsubscribe(_:)``.
     ///
-    /// `handler` runs on libmosquitto's network thread for every matching message.
+    /// `handler` runs on libmosquitto's network thread for every matching message. A shared
+    /// subscription (`$share/<group>/<filter>`) gets each matching message once across every
+    /// client subscribed in that group.
     @discardableResult
     public func subscribe(
         _ filter: String,
@@ -205,6 +207,9 @@ public struct MQTTBridgeStatistics: Sendable {
     public var failed = 0
     /// Messages received on subscriptions.
     public var received = 0
+    /// Times the broker closed the connection because another client took the session over
+    /// (MQTT 5 reason 0x8E).
+    public var takeovers = 0
     /// Publishes awaiting an ack right now.
     public var inFlight = 0
 }
@@ -237,6 +242,7 @@ extension MQTTBridge {
             let published = Atomic<Int>(0)
             let failed = Atomic<Int>(0)
             let received = Atomic<Int>(0)
+            let takeovers = Atomic<Int>(0)
         }
 
         struct Subscription {
@@ -244,6 +250,14 @@ extension MQTTBridge {
             var filter: String
             var qos: MQTTQoS
             var handler: @Sendable (MQTTMessage) -> Void
+
+            /// The filter messages are matched against: a shared subscription
+            /// (`$share/<group>/<filter>`) delivers messages whose topics match `<filter>`.
+            var matchFilter: String {
+                guard filter.hasPrefix("$share/") else { return filter }
+                let parts = filter.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+                return parts.count == 3 ? String(parts[2]) : filter
+            }
         }
 
         let configuration: MQTTBridgeConfiguration
@@ -252,6 +266,11 @@ extension MQTTBridge {
         /// network thread cannot destroy it underneath them.
         let connection = Locked(ConnectionStateMachine())
         let events = Locked(Events())
+        /// The broker said another client took the session over (set by the disconnect callback,
+        /// read once by the network loop).
+        let takenOver = Locked(false)
+        /// The broker node of the current or last attempt.
+        let currentBroker: Locked<MQTTBrokerAddress>
         let counters = Counters()
         /// The network thread's name (unique per bridge, within Linux's 15 characters).
         let threadName: String
@@ -272,6 +291,7 @@ extension MQTTBridge {
             precondition(Mosquitto.initialized, "mosquitto_lib_init failed")
             self.configuration = configuration
             self.logger = logger
+            self.currentBroker = Locked(MQTTBrokerAddress(host: configuration.host, port: configuration.port))
             let window = PublishWindow(capacity: configuration.maxInflight, maxWaiting: configuration.maxWaitingPublishes)
             self.window = window
             // A timed-out publish keeps its window slot until the broker settles it.
@@ -293,6 +313,7 @@ extension MQTTBridge {
                 published: counters.published.load(ordering: .relaxed),
                 failed: counters.failed.load(ordering: .relaxed),
                 received: counters.received.load(ordering: .relaxed),
+                takeovers: counters.takeovers.load(ordering: .relaxed),
                 inFlight: pending.count
             )
         }

@@ -29,6 +29,13 @@ public struct MQTTBridgeConfiguration: Sendable {
     public var host: String
     /// Broker port.
     public var port: Int
+    /// Further nodes of a clustered broker, tried in turn after ``host``:``port`` when a connect
+    /// fails or a connection is lost.
+    public var failover: [MQTTBrokerAddress] = []
+    /// How long to wait before reconnecting after the broker closed the connection because
+    /// another client connected with the same client identifier (MQTT 5 reason 0x8E): retrying
+    /// at once would take the session back and start a takeover loop between the two.
+    public var takeoverBackoffMilliseconds: Int = 30_000
     /// Protocol version (MQTT 5 by default).
     public var protocolVersion: ProtocolVersion = .v5
     /// Client identifier.
@@ -58,10 +65,29 @@ public struct MQTTBridgeConfiguration: Sendable {
     /// Publishes that may wait for a slot in the window; more are refused at once.
     public var maxWaitingPublishes: Int = 10_000
 
+    /// Every broker address, in the order they are tried.
+    public var brokers: [MQTTBrokerAddress] { [MQTTBrokerAddress(host: host, port: port)] + failover }
+
     /// Creates a configuration for a broker.
     public init(host: String, port: Int, clientID: String) {
         self.host = host
         self.port = port
         self.clientID = clientID
     }
+}
+
+/// A broker node's host and port.
+public struct MQTTBrokerAddress: Sendable, Hashable, CustomStringConvertible {
+    /// Host name or address.
+    public var host: String
+    /// TCP port.
+    public var port: Int
+
+    /// Creates an address.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

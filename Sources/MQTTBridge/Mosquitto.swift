@@ -8,6 +8,9 @@ enum Mosquitto {
         mosquitto_lib_init() == MOSQ_ERR_SUCCESS.rawValue
     }()
 
+    /// MQTT 5 DISCONNECT reason "Session taken over".
+    static let sessionTakenOver: Int32 = 0x8E
+
     static func errorText(_ code: Int32) -> String {
         String(cString: mosquitto_strerror(code))
     }

@@ -6,7 +6,11 @@ extension MQTTBridge.Core {
     /// back off, repeat, until shutdown.
     func runNetworkLoop() {
         var attempt = 0
+        let brokers = configuration.brokers
+        var brokerIndex = 0
         while !connection.withLock({ $0.isShuttingDown }) {
+            let broker = brokers[brokerIndex % brokers.count]
+            currentBroker.withLock { $0 = broker }
             guard let pointer = mosquitto_new(configuration.clientID, configuration.cleanStart, userdata) else {
                 logger.error("mosquitto_new failed")
                 backOff(attempt: &attempt)
@@ -20,7 +24,7 @@ extension MQTTBridge.Core {
             var reason = "connection closed"
             let rc = configure(handle)
             if rc == MOSQ_ERR_SUCCESS.rawValue {
-                let connectRC = mosquitto_connect_bind_v5(pointer, configuration.host, Int32(configuration.port),
+                let connectRC = mosquitto_connect_bind_v5(pointer, broker.host, Int32(broker.port),
                                                           Int32(configuration.keepAliveSeconds), nil, nil)
                 if connectRC == MOSQ_ERR_SUCCESS.rawValue {
                     // Blocks in poll() until traffic, a publisher's wake-up, or the 1 s timeout
@@ -34,7 +38,7 @@ extension MQTTBridge.Core {
                     applyEvents(handle)
                     reason = Mosquitto.errorText(loopRC)
                 } else {
-                    reason = "cannot connect to \(configuration.host):\(configuration.port): \(Mosquitto.errorText(connectRC))"
+                    reason = "cannot connect to \(broker): \(Mosquitto.errorText(connectRC))"
                     if connectRC == MOSQ_ERR_ERRNO.rawValue { reason += " (\(String(cString: strerror(errno))))" }
                 }
             } else {
@@ -44,7 +48,20 @@ extension MQTTBridge.Core {
             let wasConnected = connectionEnded(reason: reason)
             mosquitto_destroy(pointer)
             if connection.withLock({ $0.isShuttingDown }) { break }
+            if takenOver.withLock({ flag in defer { flag = false }; return flag }) {
+                // Another client took this session over. Coming straight back would take it
+                // back, and the two would evict each other many times a second.
+                logger.error("the broker handed this client's session to another client with the same client id; waiting before reconnecting", metadata: [
+                    "client_id": "\(configuration.clientID)", "retry_in_ms": "\(configuration.takeoverBackoffMilliseconds)",
+                    "hint": "two processes share mqtt.client_id: leave it unset so each instance derives its own, or give each a distinct one",
+                ])
+                counters.takeovers.add(1, ordering: .relaxed)
+                _ = wakeup.wait(timeout: .now() + .milliseconds(configuration.takeoverBackoffMilliseconds))
+                continue
+            }
             if wasConnected { attempt = 0 }
+            // Next time, the next node of a clustered broker.
+            if brokers.count > 1 { brokerIndex += 1 }
             backOff(attempt: &attempt)
         }
         connection.withLock { $0.threadExited() }
@@ -102,6 +119,7 @@ extension MQTTBridge.Core {
 
     private func didDisconnect(rc: Int32) {
         guard rc != 0 else { return }
+        if configuration.protocolVersion == .v5, rc == Mosquitto.sessionTakenOver { takenOver.withLock { $0 = true } }
         let reason = configuration.protocolVersion == .v5 && rc >= 0x80 ? Mosquitto.reasonText(rc) : Mosquitto.errorText(rc)
         events.withLock { $0.disconnectReason = reason }
     }
@@ -150,7 +168,8 @@ extension MQTTBridge.Core {
             }
         }
         logger.info("connected to MQTT broker", metadata: [
-            "broker": "\(configuration.host):\(configuration.port)",
+            "broker": "\(currentBroker.withLock { $0 })",
+            "client_id": "\(configuration.clientID)",
             "window": "\(min(configuration.maxInflight, receiveMaximum))",
             "subscriptions": "\(subscriptions.withLock { $0.entries.count })",
         ])
@@ -161,7 +180,7 @@ extension MQTTBridge.Core {
         let handlers = subscriptions.withLock { state in
             state.entries.filter { entry in
                 var matches = false
-                mosquitto_topic_matches_sub(entry.filter, message.topic, &matches)
+                mosquitto_topic_matches_sub(entry.matchFilter, message.topic, &matches)
                 return matches
             }.map(\.handler)
         }

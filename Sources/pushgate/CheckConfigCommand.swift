@@ -15,7 +15,7 @@ struct CheckConfigCommand: ParsableCommand {
         let config = try loadConfigOrExit(path)
         print("\(path): OK")
         print("  server:  listen \(config.server.listen), public URL \(config.server.publicURL), \(config.server.tls == nil ? "cleartext HTTP/1.1 + h2c" : "TLS (h2, http/1.1)")")
-        print("  mqtt:    \(config.mqtt.url) (MQTT \(config.mqtt.protocolVersion.rawValue)), client id \(config.mqtt.clientID), topic prefix \(config.mqtt.topicPrefix)")
+        print("  mqtt:    \(config.mqtt.url) (MQTT \(config.mqtt.protocolVersion.rawValue)), client id \(config.mqttClientID()), topic prefix \(config.mqtt.topicPrefix)")
         print("  storage: \(config.storage.displayName)")
         if !config.broadcasts.isEmpty {
             print("  routes:  \(config.broadcasts.map { "\($0.name) → \($0.topic)" }.joined(separator: ", ")) (push URLs: pushgate routes)")

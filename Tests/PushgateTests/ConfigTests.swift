@@ -52,11 +52,54 @@ struct ConfigTests {
     @Test("a minimal config gets defaults for everything else")
     func defaults() throws {
         let config = try parse(Self.minimal)
-        #expect(config.mqtt.clientID == "pushgate")
+        #expect(config.mqtt.clientID == nil)
+        #expect(config.mqtt.ackShareGroup == "pushgate")
         #expect(config.mqtt.keepAliveSeconds == 30)
         #expect(config.mqtt.maxInflight == 4096)
         #expect(config.logging.level == "info")
         #expect(config.server.tls == nil)
+    }
+
+    @Test("without mqtt.client_id each instance derives a stable id of its own: host, listen address and registry tell them apart")
+    func derivedClientID() throws {
+        let a = try parse(Self.minimal)
+        let b = try parse(Self.minimal.replacingOccurrences(of: "listen: \"127.0.0.1:8080\"", with: "listen: \"127.0.0.1:8081\""))
+        let id = a.mqttClientID(hostname: "gw1.example.net")
+        #expect(id.hasPrefix("pushgate-gw1-") && id.count == "pushgate-gw1-".count + 8)
+        #expect(a.mqttClientID(hostname: "gw1.example.net") == id, "the same after a restart")
+        #expect(a.mqttClientID(hostname: "gw2.example.net") != id)
+        #expect(b.mqttClientID(hostname: "gw1.example.net") != id)
+        let fixed = try parse(Self.minimal.replacingOccurrences(of: "mqtt://127.0.0.1:1883\"", with: "mqtt://127.0.0.1:1883\"\n  client_id: gate-7"))
+        #expect(fixed.mqttClientID(hostname: "gw1") == "gate-7")
+    }
+
+    @Test("mqtt.url may list the nodes of a clustered broker; storage.url selects PostgreSQL, without its password in messages")
+    func clusterURLs() throws {
+        let config = try parse(Self.minimal
+            .replacingOccurrences(of: "url: \"mqtt://127.0.0.1:1883\"", with: "url: [\"mqtt://node1:1883\", \"mqtt://node2\", \"mqtt://[::1]:1884\"]")
+            .replacingOccurrences(of: "path: \"registry.sqlite\"", with: "url: \"postgres://push:s3cret@db.internal:6432/pushgate?sslmode=require\"\n  pool_size: 20"))
+        #expect(config.mqtt.host == "node1" && config.mqtt.port == 1883)
+        #expect(config.mqtt.failover == [HostAndPort(host: "node2", port: 1883), HostAndPort(host: "::1", port: 1884)])
+        guard case .postgres(let location) = config.storage.backend else {
+            Issue.record("expected PostgreSQL")
+            return
+        }
+        #expect(location == PostgresLocation(host: "db.internal", port: 6432, username: "push", password: "s3cret", database: "pushgate",
+                                             tls: .require, poolSize: 20))
+        #expect(config.storage.displayName == "postgres://push@db.internal:6432/pushgate")
+        #expect(config.storage.path == nil)
+    }
+
+    @Test("storage needs exactly one of path and url; a bad postgres URL and mixed mqtt schemes are reported at their line")
+    func storageAndClusterErrors() {
+        expectError(Self.minimal.replacingOccurrences(of: "path: \"registry.sqlite\"", with: "path: \"registry.sqlite\"\n  url: \"postgres://a@b/c\""),
+                    line: 8, message: "'path' and 'url' are both set", hint: "PostgreSQL")
+        expectError(Self.minimal.replacingOccurrences(of: "path: \"registry.sqlite\"", with: "url: \"mysql://a@b/c\""),
+                    line: 7, message: "'url' must be postgres://", hint: "postgres://pushgate@")
+        expectError(Self.minimal.replacingOccurrences(of: "path: \"registry.sqlite\"", with: "path: \"registry.sqlite\"\n  pool_size: 4"),
+                    line: 8, message: "'pool_size' applies to PostgreSQL")
+        expectError(Self.minimal.replacingOccurrences(of: "url: \"mqtt://127.0.0.1:1883\"", with: "url: [\"mqtt://a\", \"mqtts://b\"]"),
+                    line: 5, message: "mix mqtt:// and mqtts://")
     }
 
     @Test("values are parsed: IPv6 listen, mqtts default port, 3.1.1, public URL normalized")
@@ -187,7 +230,7 @@ struct BridgeConfigurationTests {
 
             """)
         let config = try ConfigLoader.parse(yaml: yaml, file: "t.yaml", directory: NSTemporaryDirectory())
-        let bridge = try MQTTBridgeConfiguration(config.mqtt, environment: ["PG_PW": "pw"])
+        let bridge = try MQTTBridgeConfiguration(config.mqtt, clientID: "derived", environment: ["PG_PW": "pw"])
         #expect(bridge.host == "broker.example" && bridge.port == 8884)
         #expect(bridge.protocolVersion == .v311)
         #expect(bridge.clientID == "gw-1" && bridge.keepAliveSeconds == 15 && !bridge.cleanStart)

@@ -51,7 +51,7 @@ public struct PushgateApplication: Sendable {
         let secret = try await store.installationSecret()
 
         let receipts = try await ReceiptCenter.load(from: store, limits: config.receipts, logger: logger)
-        let bridge = MQTTBridge(configuration: try MQTTBridgeConfiguration(config.mqtt), logger: logger)
+        let bridge = MQTTBridge(configuration: try MQTTBridgeConfiguration(config.mqtt, clientID: config.mqttClientID()), logger: logger)
         let delivery = MQTTDelivery(publisher: bridge, topicPrefix: config.mqtt.topicPrefix, secret: secret, store: store, observer: receipts,
                                     onError: { [logger] problem in logger.debug("delivery: \(problem)") })
         try await delivery.resume()
@@ -76,7 +76,7 @@ public struct PushgateApplication: Sendable {
             "protocols": "\(config.server.tls == nil ? "HTTP/1.1, h2c" : "h2, http/1.1 over TLS")",
         ])
 
-        var services: [any Service] = [bridge, AckListener(bridge: bridge, delivery: delivery, logger: logger),
+        var services: [any Service] = [bridge, AckListener(bridge: bridge, delivery: delivery, logger: logger, shareGroup: config.mqtt.ackShareGroup),
                                        HeldMessageResender(delivery: delivery), receipts, purger,
                                        RegistryChangeFollower(registry: registry, logger: logger)]
         if let configPath {
@@ -85,7 +85,9 @@ public struct PushgateApplication: Sendable {
         services.append(server)
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        logger.info("mqtt: connecting", metadata: ["broker": "\(config.mqtt.host):\(config.mqtt.port)"])
+        logger.info("mqtt: connecting", metadata: [
+            "broker": "\(bridge.configuration.brokers.map(\.description).joined(separator: ", "))", "client_id": "\(bridge.configuration.clientID)",
+        ])
         try await group.run()
     }
 }

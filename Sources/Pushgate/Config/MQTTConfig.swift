@@ -41,18 +41,23 @@ public struct MQTTConfig: Sendable, Decodable {
         }
     }
 
-    /// `url`: `mqtt://host[:1883]` or `mqtts://host[:8883]`.
+    /// `url`: `mqtt://host[:1883]` or `mqtts://host[:8883]` — or a list of such URLs, the nodes
+    /// of a clustered broker, tried in turn (this is the first).
     public var url: String
     /// The broker's host, from ``url``.
     public var host: String
     /// The broker's port, from ``url`` (1883 / 8883 by default).
     public var port: Int
+    /// The other nodes when `url` is a list, in order.
+    public var failover: [HostAndPort] = []
     /// Whether ``url`` is `mqtts://`.
     public var usesTLS: Bool
     /// `protocol_version`: `5` (default) or `3.1.1`.
     public var protocolVersion: ProtocolVersion = .v5
-    /// `client_id`: the client identifier; must be unique on the broker.
-    public var clientID: String = "pushgate"
+    /// `client_id`: the client identifier; must be unique on the broker. Unset (the default),
+    /// each instance derives its own (``PushgateConfig/mqttClientID``), so several instances on
+    /// one broker never take each other's session over.
+    public var clientID: String?
     /// `keepalive_seconds`: MQTT keepalive.
     public var keepAliveSeconds: Int = 30
     /// `clean_start`: start with a fresh session on every connect (default true).
@@ -65,6 +70,10 @@ public struct MQTTConfig: Sendable, Decodable {
     public var passwordEnvironmentVariable: String?
     /// `tls`: CA and client certificate files for `mqtts://`.
     public var tls: TLSFiles?
+    /// `ack_share_group`: the MQTT shared-subscription group every instance reads device
+    /// acknowledgements through (`$share/<group>/<prefix>/ack/+`), so each is handled once across
+    /// the cluster; empty: a plain subscription (for a broker without shared subscriptions).
+    public var ackShareGroup: String = "pushgate"
     /// `topic_prefix`: the first topic level of everything Pushgate publishes.
     public var topicPrefix: String = "webpush"
     /// `max_inflight`: QoS 1 publishes awaiting PUBACK at once; more wait in Pushgate.
@@ -90,6 +99,7 @@ public struct MQTTConfig: Sendable, Decodable {
         case passwordEnvironmentVariable = "password_env"
         case tls
         case topicPrefix = "topic_prefix"
+        case ackShareGroup = "ack_share_group"
         case maxInflight = "max_inflight"
         case reconnectInitialDelayMilliseconds = "reconnect_initial_delay_ms"
         case reconnectMaxDelayMilliseconds = "reconnect_max_delay_ms"
@@ -100,24 +110,43 @@ public struct MQTTConfig: Sendable, Decodable {
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self, section: "mqtt")
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        url = try container.decode(String.self, forKey: .url)
-        guard let parts = URLParts(url), parts.scheme == "mqtt" || parts.scheme == "mqtts" else {
-            throw decoder.invalid(CodingKeys.url, "'url' is '\(url)', not an mqtt:// or mqtts:// URL",
-                                  hint: "for example mqtt://127.0.0.1:1883 or mqtts://broker.example.net:8883")
+        let urls: [String]
+        if let list = try? container.decode([String].self, forKey: .url) {
+            guard !list.isEmpty else {
+                throw decoder.invalid(CodingKeys.url, "'url' is an empty list", hint: "give one broker URL, or the nodes of a cluster as a list")
+            }
+            urls = list
+        } else {
+            urls = [try container.decode(String.self, forKey: .url)]
         }
-        guard parts.userInfo == nil else {
-            throw decoder.invalid(CodingKeys.url, "'url' must not carry credentials",
-                                  hint: "use 'username' and 'password_file' or 'password_env' instead")
+        var addresses: [(tls: Bool, address: HostAndPort)] = []
+        for url in urls {
+            guard let parts = URLParts(url), parts.scheme == "mqtt" || parts.scheme == "mqtts" else {
+                throw decoder.invalid(CodingKeys.url, "'url' is '\(url)', not an mqtt:// or mqtts:// URL",
+                                      hint: "for example mqtt://127.0.0.1:1883 or mqtts://broker.example.net:8883")
+            }
+            guard parts.userInfo == nil else {
+                throw decoder.invalid(CodingKeys.url, "'url' must not carry credentials",
+                                      hint: "use 'username' and 'password_file' or 'password_env' instead")
+            }
+            guard parts.path.isEmpty || parts.path == "/" else {
+                throw decoder.invalid(CodingKeys.url, "'url' must not have a path", hint: "MQTT URLs are mqtt://host:port")
+            }
+            let tls = parts.scheme == "mqtts"
+            let port = parts.port ?? (tls ? 8883 : 1883)
+            guard (1...65535).contains(port) else {
+                throw decoder.invalid(CodingKeys.url, "port \(port) is outside 1...65535")
+            }
+            addresses.append((tls, HostAndPort(host: parts.host, port: port)))
         }
-        guard parts.path.isEmpty || parts.path == "/" else {
-            throw decoder.invalid(CodingKeys.url, "'url' must not have a path", hint: "MQTT URLs are mqtt://host:port")
+        guard Set(addresses.map(\.tls)).count == 1 else {
+            throw decoder.invalid(CodingKeys.url, "the broker URLs mix mqtt:// and mqtts://", hint: "the nodes of one cluster are reached the same way")
         }
-        usesTLS = parts.scheme == "mqtts"
-        host = parts.host
-        port = parts.port ?? (usesTLS ? 8883 : 1883)
-        guard (1...65535).contains(port) else {
-            throw decoder.invalid(CodingKeys.url, "port \(port) is outside 1...65535")
-        }
+        url = urls[0]
+        usesTLS = addresses[0].tls
+        host = addresses[0].address.host
+        port = addresses[0].address.port
+        failover = addresses.dropFirst().map(\.address)
 
         if let version = try container.decodeIfPresent(String.self, forKey: .protocolVersion) {
             guard let parsed = ProtocolVersion(rawValue: version) else {
@@ -125,9 +154,10 @@ public struct MQTTConfig: Sendable, Decodable {
             }
             protocolVersion = parsed
         }
-        clientID = try container.decodeIfPresent(String.self, forKey: .clientID) ?? clientID
-        guard !clientID.isEmpty, clientID.utf8.count <= 65535 else {
-            throw decoder.invalid(CodingKeys.clientID, "'client_id' must be a non-empty string")
+        clientID = try container.decodeIfPresent(String.self, forKey: .clientID)
+        if let clientID, clientID.isEmpty || clientID.utf8.count > 65535 {
+            throw decoder.invalid(CodingKeys.clientID, "'client_id' must be a non-empty string",
+                                  hint: "or leave it out: each instance then derives a unique one")
         }
         keepAliveSeconds = try container.integer(.keepAliveSeconds, default: keepAliveSeconds, in: 5...65535, unit: " s")
         cleanStart = try container.decodeIfPresent(Bool.self, forKey: .cleanStart) ?? cleanStart
@@ -151,6 +181,11 @@ public struct MQTTConfig: Sendable, Decodable {
         else {
             throw decoder.invalid(CodingKeys.topicPrefix, "'topic_prefix' '\(topicPrefix)' is not a valid topic prefix",
                                   hint: "use topic levels without wildcards (+ #), empty levels or a leading $, e.g. webpush or acme/push")
+        }
+        ackShareGroup = try container.decodeIfPresent(String.self, forKey: .ackShareGroup) ?? ackShareGroup
+        guard !ackShareGroup.contains(where: { $0 == "/" || $0 == "+" || $0 == "#" || $0 == "\0" }) else {
+            throw decoder.invalid(CodingKeys.ackShareGroup, "'ack_share_group' must be one topic level without wildcards",
+                                  hint: "for example pushgate; or \"\" for a plain subscription")
         }
         maxInflight = try container.integer(.maxInflight, default: maxInflight, in: 1...65535)
         reconnectInitialDelayMilliseconds = try container.integer(.reconnectInitialDelayMilliseconds, default: reconnectInitialDelayMilliseconds, in: 10...60_000, unit: " ms")
