@@ -54,8 +54,8 @@ public struct PushgateApplication: Sendable {
         let bridge = MQTTBridge(configuration: try MQTTBridgeConfiguration(config.mqtt, clientID: config.mqttClientID()), logger: logger)
         let delivery = MQTTDelivery(publisher: bridge, topicPrefix: config.mqtt.topicPrefix, secret: secret, store: store, observer: receipts,
                                     onError: { [logger] problem in logger.debug("delivery: \(problem)") })
-        try await delivery.resume()
-        if delivery.heldCount > 0 { logger.info("delivery: resuming held Topic messages", metadata: ["held": "\(delivery.heldCount)"]) }
+        let held = try await delivery.resume()
+        if held > 0 { logger.info("delivery: resuming held Topic messages", metadata: ["held": "\(held)"]) }
         let purger = DeletedSubscriptionPurger(registry: registry, retentionDays: config.storage.deletedRetentionDays, logger: logger)
         try await purger.purge()
         let api = PushgateAPI(settings: ServiceSettings(config), registry: registry, delivery: delivery, receipts: receipts,

@@ -5,10 +5,6 @@ import NIOConcurrencyHelpers
 /// Resends back off: 10 s after the first send, then doubling up to 10 minutes, until the device
 /// acknowledges, a newer message with the same Topic replaces it, or it expires.
 final class HeldMessages: Sendable {
-    /// The first resend delay and the cap, in seconds.
-    static let firstRetry: Int64 = 10
-    static let maxRetry: Int64 = 600
-
     private struct Entry {
         var message: HeldMessage
         var nextAttempt: Int64
@@ -46,7 +42,7 @@ final class HeldMessages: Sendable {
         state.withLockedValue { state in
             let key = SlotKey(topicID: message.topicID, slot: message.slot)
             let replaced = state.bySlot[key].flatMap { state.remove($0) }
-            state.byID[message.id] = Entry(message: message, nextAttempt: now + Self.firstRetry, attempt: 0)
+            state.byID[message.id] = Entry(message: message, nextAttempt: now + ResendSchedule.firstRetry, attempt: 0)
             state.bySlot[key] = message.id
             for topic in [message.topicID, message.setTopicID].compactMap({ $0 }) { state.byTopic[topic, default: []].insert(message.id) }
             return replaced
@@ -108,7 +104,7 @@ final class HeldMessages: Sendable {
                     due.append(entry.message)
                     let attempt = entry.attempt + 1
                     state.byID[id]?.attempt = attempt
-                    state.byID[id]?.nextAttempt = now + min(Self.maxRetry, Self.firstRetry << min(attempt, 16))
+                    state.byID[id]?.nextAttempt = now + ResendSchedule.delay(afterAttempt: attempt)
                 }
             }
             return (due, expired.compactMap { state.remove($0) })

@@ -55,8 +55,7 @@ public final class MQTTDelivery: PushDelivery {
     /// The topic layout.
     public let topics: TopicScheme
     private let slots: TopicSlot
-    private let store: any HeldMessageStore
-    private let held = HeldMessages()
+    private let held: any HeldMessageQueue
     private let ledger: MessageLedger
     private let clock: @Sendable () -> Int64
     private let onError: @Sendable (String) -> Void
@@ -73,22 +72,21 @@ public final class MQTTDelivery: PushDelivery {
         self.publisher = publisher
         self.topics = TopicScheme(prefix: topicPrefix)
         self.slots = TopicSlot(secret: secret)
-        self.store = store
+        // A shared store is the queue itself; a private one sits under a queue in memory.
+        self.held = (store as? any HeldMessageQueue) ?? LocalHeldMessageQueue(store: store)
         self.ledger = MessageLedger(capacity: trackedMessages)
         self.clock = clock
         self.onError = onError
     }
 
-    /// Loads the held messages of a previous run, to send them on.
-    public func resume() async throws {
-        let now = clock()
-        for message in try await store.heldMessages() where message.expiresAt > now {
-            held.insert(message, now: now)
-        }
+    /// Loads the held messages of a previous run, to send them on; returns how many are held.
+    @discardableResult
+    public func resume() async throws -> Int {
+        try await held.resume(now: clock())
     }
 
-    /// How many Topic messages are held.
-    public var heldCount: Int { held.count }
+    /// How many messages one instance holds in memory (tests; `nil` on a shared queue).
+    var heldInMemory: Int? { (held as? LocalHeldMessageQueue)?.count }
 
     // MARK: Deliver
 
@@ -120,20 +118,24 @@ public final class MQTTDelivery: PushDelivery {
                                   encryptedKey: String?) async throws(DeliveryError) {
         guard publisher.carriesProperties else { throw .replacementUnsupported }
         let slot = slots.slot(for: topic, of: subscription.topicID)
-        if message.ttl > 0, !held.holds(topicID: subscription.topicID, slot: slot),
-           held.count(topicID: subscription.topicID) >= Self.maxHeldPerSubscription {
-            throw .tooManyHeld(Self.maxHeldPerSubscription)
+        if message.ttl > 0 {
+            let room: Bool
+            do {
+                room = try await held.hasRoom(topicID: subscription.topicID, slot: slot, limit: Self.maxHeldPerSubscription)
+            } catch {
+                onError("could not count held Topic messages: \(error)")
+                throw .notStored
+            }
+            guard room else { throw .tooManyHeld(Self.maxHeldPerSubscription) }
         }
         try await publish(topic: topics.messageTopic(subscription, urgency: message.urgency), message.body, qos: .atMostOnce,
                           properties(message, expiry: message.ttl, to: subscription, encryptedKey: encryptedKey))
         ledger.record(message.id, expiresAt: message.expiresAt)
         do {
             if message.ttl > 0 {
-                let heldMessage = HeldMessage(message, for: subscription, slot: slot, encryptedKey: encryptedKey)
-                try await store.hold(heldMessage)
-                held.insert(heldMessage, now: clock())
-            } else if let replaced = held.remove(topicID: subscription.topicID, slot: slot) {
-                try await store.release([replaced.id])
+                try await held.hold(HeldMessage(message, for: subscription, slot: slot, encryptedKey: encryptedKey), now: clock())
+            } else {
+                try await held.dropSlot(topicID: subscription.topicID, slot: slot)
             }
         } catch {
             onError("could not hold a Topic message: \(error)")
@@ -151,14 +153,14 @@ public final class MQTTDelivery: PushDelivery {
     }
 
     private func settle(_ id: MessageID) async throws(DeliveryError) -> Acknowledgement {
-        if held.contains(id) {
-            do {
-                try await store.release([id])
-            } catch {
-                onError("could not release an acknowledged message: \(error)")
-                throw .notStored
-            }
-            _ = held.remove(id)
+        let released: Bool
+        do {
+            released = try await held.acknowledge(id)
+        } catch {
+            onError("could not release an acknowledged message: \(error)")
+            throw .notStored
+        }
+        if released {
             ledger.markAcknowledged(id)
             return .acknowledged
         }
@@ -168,25 +170,25 @@ public final class MQTTDelivery: PushDelivery {
     /// A device said it is ready (a message without Correlation Data on the acknowledgement
     /// topic of a subscription or a set): everything held for it is sent now.
     public func deviceReady(_ topicID: TopicID) async {
-        for message in held.messages(for: topicID, now: clock()) { await resend(message) }
+        do {
+            for message in try await held.ready(topicID, now: clock()) { await resend(message) }
+        } catch {
+            onError("could not read held messages: \(error)")
+        }
     }
 
     public func forget(_ subscriptions: [Subscription]) async {
         // The store dropped their held messages with them; this stops the resends.
-        for subscription in subscriptions { _ = held.removeAll(topicID: subscription.topicID) }
+        for subscription in subscriptions { await held.forget(topicID: subscription.topicID) }
     }
 
     /// Sends again what is due, and forgets what expired (``HeldMessageResender`` calls it).
     public func resendDue() async {
-        let (due, expired) = held.takeDue(now: clock())
-        if !expired.isEmpty {
-            do {
-                try await store.release(expired.map(\.id))
-            } catch {
-                onError("could not release expired messages: \(error)")
-            }
+        do {
+            for message in try await held.takeDue(now: clock()) { await resend(message) }
+        } catch {
+            onError("could not read the held messages due: \(error)")
         }
-        for message in due { await resend(message) }
     }
 
     private func resend(_ held: HeldMessage) async {
