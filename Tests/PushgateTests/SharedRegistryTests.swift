@@ -17,6 +17,8 @@ struct SharedRegistryTests {
     /// One instance: its API, and the task following the other instances' changes.
     struct Instance: Sendable {
         let api: PushgateAPI
+        let delivery: MQTTDelivery
+        let broker: RecordingPublisher
         let registry: Registry
         let store: PostgresRegistryStore
         let follower: Task<Void, Never>
@@ -33,13 +35,14 @@ struct SharedRegistryTests {
         var instances: [Instance] = []
         for _ in 0..<count {
             let store = try await PostgresRegistryStore.open(location)
-            let test = try await TestAPI(store: store, broker: RecordingPublisher()) { settings in
+            let broker = RecordingPublisher()
+            let test = try await TestAPI(store: store, broker: broker) { settings in
                 settings.lists.maxListsPerKey = maxLists
                 settings.lists.maxMembers = maxMembers
             }
             let registry = test.registry
             let follower = Task { await registry.followChanges { _ in } }
-            instances.append(Instance(api: test.api, registry: registry, store: store, follower: follower))
+            instances.append(Instance(api: test.api, delivery: test.delivery, broker: broker, registry: registry, store: store, follower: follower))
         }
         return instances
     }
@@ -176,6 +179,31 @@ struct SharedRegistryTests {
         }
         let snapshot = try await a.store.load()
         #expect(snapshot.subscriptions.allSatisfy { subscription in subscription.set.map { set in snapshot.sets.contains(set) } ?? true })
+        for instance in all { try await instance.close() }
+    }
+
+    @Test("Topic messages across instances: replaced via B what A holds, one resend per round across both, released once by whoever gets the ack",
+          .enabled(if: TestPostgres.server != nil))
+    func heldAcross() async throws {
+        let all = try await instances(2)
+        let (a, b) = (all[0], all[1])
+        let subscription = try await subscribe(a.api)
+        let path = URL(string: subscription.push)!.path
+        for instance in [a, b] {
+            let response = await instance.api.handle(APIRequest(method: .POST, path: path, headers: HTTPHeaders([("TTL", "600"), ("Topic", "door")])))
+            #expect(response.status == .created)
+        }
+        let held = try await a.store.heldMessages()
+        #expect(held.count == 1, "B's message replaced A's in the shared queue")
+        let newest = try #require(held.first).id
+        let now = Int64(TestAPI.now.timeIntervalSince1970)
+        async let dueA = a.store.takeDue(now: now + 11)
+        async let dueB = b.store.takeDue(now: now + 11)
+        #expect(try await dueA.count + dueB.count == 1, "one instance claims the resend")
+        #expect(try await a.store.takeDue(now: now + 12).isEmpty, "rescheduled (20 s after the first resend)")
+        #expect(try await b.delivery.acknowledge(newest) == .acknowledged)
+        #expect(try await a.store.acknowledge(newest) == false, "released once")
+        #expect(try await a.store.heldMessages().isEmpty)
         for instance in all { try await instance.close() }
     }
 }

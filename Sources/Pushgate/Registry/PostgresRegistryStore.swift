@@ -30,7 +30,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
 
     private let client: PostgresClient
     private let runner: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
     private let signals = NIOLockedValueBox<[UInt64: AsyncStream<Void>.Continuation]>([:])
     private let nextListener = NIOLockedValueBox<UInt64>(0)
     private let listener = NIOLockedValueBox<Task<Void, Never>?>(nil)
@@ -145,7 +145,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
 
     /// Runs `body` in a transaction: the one ``exclusively(_:)`` holds in this task, if any,
     /// otherwise a new one — which first takes the registry lock if `registry` is set.
-    private func inTransaction<T: Sendable>(registry: Bool, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func inTransaction<T: Sendable>(registry: Bool, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         if let current = Self.transaction, current.store == ObjectIdentifier(self) {
             return try await body(current.connection)
         }
@@ -232,8 +232,10 @@ public final class PostgresRegistryStore: SharedRegistryStore {
             CREATE TABLE held_messages (
                 id TEXT PRIMARY KEY, topic_id TEXT NOT NULL, set_topic_id TEXT, slot TEXT NOT NULL, urgency TEXT NOT NULL,
                 content_encoding TEXT, encrypted_key TEXT, accepted_at BIGINT NOT NULL, expires_at BIGINT NOT NULL,
-                body BYTEA NOT NULL, UNIQUE (topic_id, slot))
+                body BYTEA NOT NULL, next_attempt BIGINT NOT NULL, attempt INTEGER NOT NULL DEFAULT 0, UNIQUE (topic_id, slot))
             """,
+            "CREATE INDEX held_messages_by_next_attempt ON held_messages(next_attempt)",
+            "CREATE INDEX held_messages_by_set ON held_messages(set_topic_id) WHERE set_topic_id IS NOT NULL",
             "CREATE TABLE receipt_subscriptions (id TEXT PRIMARY KEY, creator_key BYTEA NOT NULL, created_at BIGINT NOT NULL)",
             "CREATE TABLE receipt_requests (message_id TEXT PRIMARY KEY, subscription_id TEXT NOT NULL, expires_at BIGINT NOT NULL)",
             """
@@ -563,10 +565,11 @@ public final class PostgresRegistryStore: SharedRegistryStore {
             try await connection.query("DELETE FROM held_messages WHERE topic_id = \(message.topicID.rawValue) AND slot = \(message.slot)", logger: logger)
             try await connection.query("""
                 INSERT INTO held_messages
-                (id, topic_id, set_topic_id, slot, urgency, content_encoding, encrypted_key, accepted_at, expires_at, body)
+                (id, topic_id, set_topic_id, slot, urgency, content_encoding, encrypted_key, accepted_at, expires_at, body, next_attempt)
                 VALUES (\(message.id.rawValue), \(message.topicID.rawValue), \(message.setTopicID?.rawValue), \(message.slot),
                         \(message.message.urgency.rawValue), \(message.message.contentEncoding), \(message.encryptedKey),
-                        \(message.message.acceptedAt), \(message.expiresAt), \(message.message.body))
+                        \(message.message.acceptedAt), \(message.expiresAt), \(message.message.body),
+                        \(message.message.acceptedAt + ResendSchedule.firstRetry))
                 """, logger: logger)
         }
     }
@@ -580,18 +583,24 @@ public final class PostgresRegistryStore: SharedRegistryStore {
 
     public func heldMessages() async throws -> [HeldMessage] {
         try await inTransaction(registry: false) { connection in
-            var messages: [HeldMessage] = []
-            for try await (id, topicID, setTopicID, slot, urgency, contentEncoding, encryptedKey, acceptedAt, expiresAt, body) in try await connection.query("""
-                SELECT id, topic_id, set_topic_id, slot, urgency, content_encoding, encrypted_key, accepted_at, expires_at, body FROM held_messages
-                """, logger: logger).decode((String, String, String?, String, String, String?, String?, Int64, Int64, ByteBuffer).self) {
-                guard let urgency = Urgency(rawValue: urgency) else { continue }
-                let message = PushMessage(id: MessageID(trusted: id), body: body, ttl: Int(expiresAt - acceptedAt), urgency: urgency,
-                                          contentEncoding: contentEncoding, acceptedAt: acceptedAt)
-                messages.append(HeldMessage(message, topicID: TopicID(trusted: topicID), setTopicID: setTopicID.map(TopicID.init(trusted:)),
-                                            slot: slot, encryptedKey: encryptedKey))
-            }
-            return messages
+            try await heldMessages(connection, "SELECT \(unescaped: Self.heldColumns) FROM held_messages")
         }
+    }
+
+    static let heldColumns = "id, topic_id, set_topic_id, slot, urgency, content_encoding, encrypted_key, accepted_at, expires_at, body"
+
+    /// The held messages a query returns (its columns: ``heldColumns``).
+    func heldMessages(_ connection: PostgresConnection, _ query: PostgresQuery) async throws -> [HeldMessage] {
+        var messages: [HeldMessage] = []
+        for try await (id, topicID, setTopicID, slot, urgency, contentEncoding, encryptedKey, acceptedAt, expiresAt, body) in try await connection.query(
+            query, logger: logger).decode((String, String, String?, String, String, String?, String?, Int64, Int64, ByteBuffer).self) {
+            guard let urgency = Urgency(rawValue: urgency) else { continue }
+            let message = PushMessage(id: MessageID(trusted: id), body: body, ttl: Int(expiresAt - acceptedAt), urgency: urgency,
+                                      contentEncoding: contentEncoding, acceptedAt: acceptedAt)
+            messages.append(HeldMessage(message, topicID: TopicID(trusted: topicID), setTopicID: setTopicID.map(TopicID.init(trusted:)),
+                                        slot: slot, encryptedKey: encryptedKey))
+        }
+        return messages
     }
 
     // MARK: Receipts
