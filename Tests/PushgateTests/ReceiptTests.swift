@@ -102,7 +102,7 @@ struct ReceiptTests {
         #expect(try await second.delivery.acknowledge(id) == .acknowledged)
         let third = try await TestAPI(store: store, broker: broker)
         let subscription = try #require(ReceiptSubscriptionID(receipts.split(separator: "/").last!))
-        let stream = try #require(third.receipts.receipts(of: subscription))
+        let stream = try #require(try await third.receipts.receipts(of: subscription))
         var iterator = stream.makeAsyncIterator()
         #expect(await iterator.next()?.message == id)
     }

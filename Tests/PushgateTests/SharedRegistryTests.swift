@@ -18,14 +18,18 @@ struct SharedRegistryTests {
     struct Instance: Sendable {
         let api: PushgateAPI
         let delivery: MQTTDelivery
+        let receipts: ReceiptCenter
         let broker: RecordingPublisher
         let registry: Registry
         let store: PostgresRegistryStore
         let follower: Task<Void, Never>
+        let receiptFollower: Task<Void, any Error>
 
         func close() async throws {
             follower.cancel()
             await follower.value
+            receiptFollower.cancel()
+            _ = await receiptFollower.result
             try await store.close()
         }
     }
@@ -42,7 +46,9 @@ struct SharedRegistryTests {
             }
             let registry = test.registry
             let follower = Task { await registry.followChanges { _ in } }
-            instances.append(Instance(api: test.api, delivery: test.delivery, broker: broker, registry: registry, store: store, follower: follower))
+            let center = test.receipts
+            instances.append(Instance(api: test.api, delivery: test.delivery, receipts: center, broker: broker, registry: registry, store: store,
+                                      follower: follower, receiptFollower: Task { try await center.run() }))
         }
         return instances
     }
@@ -205,5 +211,59 @@ struct SharedRegistryTests {
         #expect(try await a.store.acknowledge(newest) == false, "released once")
         #expect(try await a.store.heldMessages().isEmpty)
         for instance in all { try await instance.close() }
+    }
+
+    @Test("receipts across three instances: subscription via A, push via B, the device's acknowledgement reaches C, A's open stream gets the receipt",
+          .enabled(if: TestPostgres.server != nil))
+    func receiptsAcross() async throws {
+        let all = try await instances(3)
+        let (a, b, c) = (all[0], all[1], all[2])
+        let created = await a.api.handle(APIRequest(method: .POST, path: "/receipts", headers: HTTPHeaders([vapid()])))
+        let receiptURL = try #require(created.headers["Location"].first)
+        let receiptID = try #require(ReceiptSubscriptionID(String(receiptURL.split(separator: "/").last!)))
+        let stream = try #require(try await a.receipts.receipts(of: receiptID))
+        let subscription = try await subscribe(c.api)
+        let accepted = await b.api.handle(APIRequest(method: .POST, path: URL(string: subscription.push)!.path, headers: HTTPHeaders([
+            vapid(), ("TTL", "60"), ("Prefer", "respond-async"), ("Link", "<\(receiptURL)>; rel=\"urn:ietf:params:push:receipt\""),
+        ])))
+        #expect(accepted.status == .accepted, "B found the receipt subscription A made")
+        let location = try #require(accepted.headers["Location"].first)
+        let message = try #require(MessageID(String(location.split(separator: "/").last!)))
+        let acknowledged = ContinuousClock.now
+        #expect(try await c.delivery.acknowledge(message) == .acknowledged, "C had never seen the message; the shared store had its request")
+        // Read by a task of its own, so a receipt that never comes fails the test instead of hanging it.
+        let seen = Locked<(receipts: [Receipt], ended: Bool)>(([], false))
+        let reader = Task {
+            for await receipt in stream { seen.withLock { $0.receipts.append(receipt) } }
+            seen.withLock { $0.ended = true }
+        }
+        defer { reader.cancel() }
+        func wait(_ done: @escaping @Sendable ((receipts: [Receipt], ended: Bool)) -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while !seen.withLock({ done($0) }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        }
+        try await wait { !$0.receipts.isEmpty }
+        #expect(ContinuousClock.now - acknowledged < .seconds(1), "the notification brought it (no waiting for the poll)")
+        let receipt = try #require(seen.withLock { $0.receipts.first })
+        #expect(receipt.message == message && receipt.status == .acknowledged)
+        await a.receipts.delivered(receipt)
+        #expect(try await b.store.undeliveredReceipts(of: receiptID).isEmpty, "written once, forgotten everywhere")
+        #expect(await c.receipts.acknowledged(message) == false, "a second acknowledgement produces no second receipt")
+        #expect(await b.api.handle(APIRequest(method: .DELETE, path: "/rs/\(receiptID.rawValue)", headers: HTTPHeaders([vapid()]))).status == .noContent)
+        try await wait(\.ended)
+        #expect(seen.withLock { $0.ended && $0.receipts.count == 1 }, "A's stream ended when B deleted the subscription, with nothing more")
+        for instance in all { try await instance.close() }
+    }
+}
+
+/// A value behind a lock, for test tasks that record what they see.
+final class Locked<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.withLock { body(&value) }
     }
 }

@@ -69,7 +69,7 @@ public struct StorageConfig: Sendable, Decodable {
                 let text = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
                 location.password = String(text.trimmingCharacters(in: .newlines))
             }
-            location.poolSize = try container.integer(.poolSize, default: location.poolSize, in: 2...1000, unit: " connections")
+            location.poolSize = try container.integer(.poolSize, default: location.poolSize, in: 4...1000, unit: " connections")
             backend = .postgres(location)
         }
     }
@@ -119,7 +119,8 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     public var database: String
     /// TLS.
     public var tls: TLSMode
-    /// The most connections one instance opens.
+    /// The most connections one instance opens (two of them listen for other instances'
+    /// notifications).
     public var poolSize: Int
 
     /// Parses a `postgres://` or `postgresql://` URL; `nil` if it is not one.

@@ -88,7 +88,7 @@ struct ListHandlers: Sendable {
         if let wait = fanOut.limiter.take(recipients.count, for: list.creatorKey, now: now) {
             throw .fanOutRateExceeded(retryAfter: wait)
         }
-        let receipt = try receipts.requested(request)
+        let receipt = try await receipts.requested(request)
         let message = validated.message(body: request.body)
         // Each member's copy has its own id; with a receipt, one receipt per copy, naming it.
         let copies = recipients.map { (recipient: Recipient.subscription($0.subscription, encryptedKey: $0.member.encryptedKey), id: MessageID.random()) }

@@ -128,7 +128,7 @@ struct PushHandlers: Sendable {
         case .unknown: throw .notFound
         }
         let validated = try policy.validate(request, restrictionKey: subscription.restrictionKey)
-        let receipt = try receipts.requested(request)
+        let receipt = try await receipts.requested(request)
         let message = validated.message(body: request.body)
         // The request is durable before the message goes: an acknowledgement can come at once.
         if let receipt { try await receipts.track([message.id], on: receipt, expiresAt: message.expiresAt) }

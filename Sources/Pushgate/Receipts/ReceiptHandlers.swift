@@ -47,9 +47,9 @@ struct ReceiptHandlers: Sendable {
         let accepts = request.headers.lowercasedTokens("Accept").map { $0.split(separator: ";").first.map(String.init) ?? $0 }
         let events = accepts.contains("text/event-stream")
         guard events || request.canServerPush else { throw .receiptStreamNotAcceptable }
-        guard let receipts = center.receipts(of: id) else { throw .notFound }
-        if !events { return serverPushes(receipts) }
         let center = self.center, urls = self.urls
+        guard let receipts = try await reading(logger, { try await center.receipts(of: id) }) else { throw .notFound }
+        if !events { return serverPushes(receipts) }
         let chunks = AsyncStream<ResponseStream.Chunk> { continuation in
             // A comment first, so the client sees the stream open before any receipt.
             continuation.yield(.init(ByteBuffer(string: ": receipts for \(id)\n\n")))
@@ -100,7 +100,7 @@ struct ReceiptHandlers: Sendable {
     /// `Link: <receipt subscription>; rel="urn:ietf:params:push:receipt"`. A Link that does not
     /// name a receipt subscription of this service is 400 (P-39); `respond-async` without one is
     /// 400 too (the application server MUST send it). `nil` when no receipt is asked for.
-    func requested(_ request: APIRequest) throws(APIError) -> ReceiptSubscriptionID? {
+    func requested(_ request: APIRequest) async throws(APIError) -> ReceiptSubscriptionID? {
         // Most pushes carry neither header: one lookup each, and nothing is parsed.
         guard request.headers.contains(name: "Link") || request.headers.contains(name: "Prefer") else { return nil }
         let targets = LinkHeader.targets("urn:ietf:params:push:receipt", in: request.headers)
@@ -109,7 +109,9 @@ struct ReceiptHandlers: Sendable {
             if respondAsync { throw .receiptLinkMissing }
             return nil
         }
-        guard targets.count == 1, let id = urls.identifier(.receiptSubscription, in: targets[0]), center.subscription(id: id) != nil else {
+        guard targets.count == 1, let id = urls.identifier(.receiptSubscription, in: targets[0]),
+              try await reading(logger, { try await center.subscription(id: id) }) != nil
+        else {
             throw .invalidReceiptSubscription
         }
         return respondAsync ? id : nil

@@ -32,8 +32,9 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     private let runner: Task<Void, Never>
     let logger: Logger
     private let signals = NIOLockedValueBox<[UInt64: AsyncStream<Void>.Continuation]>([:])
+    private let receiptListeners = NIOLockedValueBox<[UInt64: AsyncStream<ReceiptSubscriptionID>.Continuation]>([:])
     private let nextListener = NIOLockedValueBox<UInt64>(0)
-    private let listener = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let listeners = NIOLockedValueBox<[Task<Void, Never>]>([])
     /// Where the database is (no password), for messages.
     public let location: PostgresLocation
 
@@ -99,7 +100,10 @@ public final class PostgresRegistryStore: SharedRegistryStore {
             if let newer = Self.unwrap(error) as? NewerSchema { throw newer }
             throw Unreachable(location: location, reason: Self.describe(error))
         }
-        store.listener.withLockedValue { $0 = Task { await store.listen() } }
+        store.listeners.withLockedValue {
+            $0 = [Task { await store.listen(on: Self.channel) { _ in store.signal() } },
+                  Task { await store.listen(on: Self.receiptChannel) { payload in store.signalReceipts(payload) } }]
+        }
         return store
     }
 
@@ -403,20 +407,39 @@ public final class PostgresRegistryStore: SharedRegistryStore {
         for continuation in signals.withLockedValue({ Array($0.values) }) { continuation.yield() }
     }
 
-    /// Holds one connection LISTENing on the change channel; after any failure, reconnects and
-    /// signals once (notifications sent meanwhile were lost, the change log was not).
-    private func listen() async {
+    public func receiptSignals() -> AsyncStream<ReceiptSubscriptionID> {
+        let (stream, continuation) = AsyncStream.makeStream(of: ReceiptSubscriptionID.self, bufferingPolicy: .bufferingNewest(10_000))
+        let id = nextListener.withLockedValue { value in
+            value += 1
+            return value
+        }
+        receiptListeners.withLockedValue { $0[id] = continuation }
+        continuation.onTermination = { [weak self] _ in self?.receiptListeners.withLockedValue { _ = $0.removeValue(forKey: id) } }
+        return stream
+    }
+
+    /// A notification on the receipt channel: its payload is a receipt subscription id; an empty
+    /// one (after a reconnect) means "any".
+    private func signalReceipts(_ payload: String?) {
+        guard let payload, let id = ReceiptSubscriptionID(payload) else { return }
+        for continuation in receiptListeners.withLockedValue({ Array($0.values) }) { continuation.yield(id) }
+    }
+
+    /// Holds one connection LISTENing on `channel`; after any failure, reconnects and calls
+    /// `handle(nil)` once (notifications sent meanwhile were lost; what they announced is in the
+    /// tables).
+    private func listen(on channel: String, _ handle: @escaping @Sendable (String?) -> Void) async {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
-                    try await connection.listen(on: Self.channel) { notifications in
-                        signal()
-                        for try await _ in notifications { signal() }
+                    try await connection.listen(on: channel) { notifications in
+                        handle(nil)
+                        for try await notification in notifications { handle(notification.payload) }
                     }
                 }
             } catch {
                 if Task.isCancelled { break }
-                logger.warning("registry: lost the PostgreSQL change listener; retrying", metadata: ["error": "\(Self.describe(error))"])
+                logger.warning("registry: lost a PostgreSQL listener; retrying", metadata: ["channel": "\(channel)", "error": "\(Self.describe(error))"])
             }
             try? await Task.sleep(for: .seconds(1))
         }
@@ -619,6 +642,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
             try await connection.query("DELETE FROM receipt_requests WHERE subscription_id = \(id.rawValue)", logger: logger)
             try await connection.query("DELETE FROM receipts WHERE subscription_id = \(id.rawValue)", logger: logger)
             try await connection.query("DELETE FROM receipt_subscriptions WHERE id = \(id.rawValue)", logger: logger)
+            try await notifyReceiptSubscriptionDeleted(connection, id)
         }
     }
 
@@ -701,8 +725,9 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     }
 
     public func close() async throws {
-        listener.withLockedValue { $0?.cancel() }
+        for task in listeners.withLockedValue({ $0 }) { task.cancel() }
         for continuation in signals.withLockedValue({ Array($0.values) }) { continuation.finish() }
+        for continuation in receiptListeners.withLockedValue({ Array($0.values) }) { continuation.finish() }
         runner.cancel()
         await runner.value
     }
