@@ -207,8 +207,8 @@ public struct MQTTBridgeStatistics: Sendable {
     public var failed = 0
     /// Messages received on subscriptions.
     public var received = 0
-    /// Times the broker closed the connection because another client took the session over
-    /// (MQTT 5 reason 0x8E).
+    /// Times the bridge backed off because another client kept taking its session over (MQTT 5
+    /// reason 0x8E, or connections closed right after they were accepted).
     public var takeovers = 0
     /// Publishes awaiting an ack right now.
     public var inFlight = 0
@@ -269,6 +269,8 @@ extension MQTTBridge {
         /// The broker said another client took the session over (set by the disconnect callback,
         /// read once by the network loop).
         let takenOver = Locked(false)
+        /// When the current connection was accepted.
+        let connectedAt = Locked<ContinuousClock.Instant?>(nil)
         /// The broker node of the current or last attempt.
         let currentBroker: Locked<MQTTBrokerAddress>
         let counters = Counters()

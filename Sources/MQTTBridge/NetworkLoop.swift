@@ -6,6 +6,8 @@ extension MQTTBridge.Core {
     /// back off, repeat, until shutdown.
     func runNetworkLoop() {
         var attempt = 0
+        // Connections in a row that the broker closed within seconds of accepting them.
+        var shortLived = 0
         let brokers = configuration.brokers
         var brokerIndex = 0
         while !connection.withLock({ $0.isShuttingDown }) {
@@ -48,11 +50,23 @@ extension MQTTBridge.Core {
             let wasConnected = connectionEnded(reason: reason)
             mosquitto_destroy(pointer)
             if connection.withLock({ $0.isShuttingDown }) { break }
-            if takenOver.withLock({ flag in defer { flag = false }; return flag }) {
-                // Another client took this session over. Coming straight back would take it
-                // back, and the two would evict each other many times a second.
-                logger.error("the broker handed this client's session to another client with the same client id; waiting before reconnecting", metadata: [
+            let sessionTakenOver = takenOver.withLock { flag in
+                defer { flag = false }
+                return flag
+            }
+            // (The loss may have been handled already when the callback reported it, so
+            // "was connected" is read from when the CONNACK came, not from connectionEnded.)
+            if let since = connectedAt.withLock({ at in defer { at = nil }; return at }) {
+                shortLived = ContinuousClock.now - since < Self.shortLivedConnection ? shortLived + 1 : 0
+            }
+            // Another client took this session over (MQTT 5 reason 0x8E; brokers that just close
+            // the old connection show it as connections dropped right after they were made).
+            // Coming straight back would take it back, and the two would evict each other many
+            // times a second.
+            if sessionTakenOver || shortLived >= Self.flappingThreshold {
+                logger.error("the broker keeps closing this connection right after accepting it, most likely because another client uses the same client id; waiting before reconnecting", metadata: [
                     "client_id": "\(configuration.clientID)", "retry_in_ms": "\(configuration.takeoverBackoffMilliseconds)",
+                    "reason": "\(sessionTakenOver ? "session taken over (0x8E)" : "\(shortLived) connections in a row closed within 2 s")",
                     "hint": "two processes share mqtt.client_id: leave it unset so each instance derives its own, or give each a distinct one",
                 ])
                 counters.takeovers.add(1, ordering: .relaxed)
@@ -66,6 +80,11 @@ extension MQTTBridge.Core {
         }
         connection.withLock { $0.threadExited() }
     }
+
+    /// A connection the broker closes sooner than this after accepting it counts as short-lived.
+    static let shortLivedConnection = Duration.seconds(2)
+    /// Short-lived connections in a row that mean "something evicts us" (a client-id clash).
+    static let flappingThreshold = 3
 
     /// Applies protocol version, credentials, TLS and callbacks to a new handle.
     private func configure(_ handle: Handle) -> Int32 {
@@ -153,6 +172,7 @@ extension MQTTBridge.Core {
             return
         }
         counters.connects.add(1, ordering: .relaxed)
+        connectedAt.withLock { $0 = .now }
         // Restore every subscription on the new connection.
         let filters = subscriptions.withLock { state in
             Dictionary(state.entries.map { ($0.filter, $0.qos.rawValue) }, uniquingKeysWith: max)

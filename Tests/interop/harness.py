@@ -71,6 +71,7 @@ class Broker:
     def __init__(self, directory: Path, extra: str = ""):
         self.port = free_port()
         self.conf = directory / f"mosquitto-{self.port}.conf"
+        self.log = directory / f"mosquitto-{self.port}.log"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 65535\n"
             f"max_queued_messages 1000000\npersistence false\n{extra}\n")
@@ -79,7 +80,7 @@ class Broker:
 
     def start(self):
         self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
         wait_for_port(self.port)
 
     def kill(self):
@@ -99,8 +100,12 @@ class Server:
     """`pushgate serve` with a generated config; restartable with the same registry."""
 
     def __init__(self, binary: Path, directory: Path, broker: Broker, extra: str = "", tls=None, verify=True,
-                 server_extra: str = "", log_level: str = "debug"):
-        """`tls`: (certificate, key) PEM paths to serve HTTPS; `verify`: what httpx trusts."""
+                 server_extra: str = "", log_level: str = "debug", storage: str | None = None, client_id: bool = True,
+                 public_url: str | None = None):
+        """`tls`: (certificate, key) PEM paths to serve HTTPS; `verify`: what httpx trusts;
+        `storage`: the storage section's body (default: a SQLite file of its own); `client_id`:
+        False leaves `mqtt.client_id` unset (each instance derives its own); `public_url`: the
+        URL the instances of a cluster share (a load balancer's), instead of this one's own."""
         self.binary = binary
         self.port = free_port()
         self.verify = verify
@@ -111,14 +116,14 @@ class Server:
         self.config.write_text(f"""
 server:
   listen: "127.0.0.1:{self.port}"
-  public_url: "{self.url}"
+  public_url: "{public_url or self.url}"
 {server_extra}{tls_lines}mqtt:
   url: "mqtt://127.0.0.1:{broker.port}"
-  client_id: "pushgate-test-{self.port}"
+{f'  client_id: "pushgate-test-{self.port}"' if client_id else ""}
   reconnect_initial_delay_ms: 20
   reconnect_max_delay_ms: 200
 storage:
-  path: "registry-{self.port}.sqlite"
+  {storage or f'path: "registry-{self.port}.sqlite"'}
 logging:
   level: {log_level}
 {extra}
@@ -129,6 +134,19 @@ logging:
     def start(self):
         self.process = subprocess.Popen([str(self.binary), "serve", "--config", str(self.config)],
                                         stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        self.wait_healthy()
+
+    def spawn(self) -> subprocess.Popen:
+        """Another `pushgate serve` on the same config, not waited for (it should refuse)."""
+        return subprocess.Popen([str(self.binary), "serve", "--config", str(self.config)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        """kill -9, as a crash would."""
+        self.process.kill()
+        self.process.wait()
+
+    def wait_healthy(self):
         deadline = time.time() + 20
         while time.time() < deadline:
             assert self.process.poll() is None, self.log.read_text()
@@ -258,3 +276,67 @@ class Device:
     def decrypt(self, payload: bytes) -> bytes:
         import http_ece
         return http_ece.decrypt(payload, private_key=self.private_key, auth_secret=self.auth, version="aes128gcm")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Postgres:
+    """A PostgreSQL database of its own for one test: on the run's server
+    (`PUSHGATE_TEST_POSTGRES_URL`, which scripts/test.sh starts), or with `own=True` on a server
+    of its own that the test may stop and start (`scripts/postgres.sh`, same port each time).
+    Without either, the test is skipped — unless `PUSHGATE_TEST_REQUIRE_POSTGRES=1`."""
+
+    def __init__(self, own: bool = False):
+        import pytest
+        import tempfile
+        self.directory = None
+        shared = os.environ.get("PUSHGATE_TEST_POSTGRES_URL")
+        if own:
+            # The server runs as the postgres user when we are root: its folder must be reachable.
+            self.directory = Path(tempfile.mkdtemp(prefix="pushgate-pg-", dir="/tmp"))
+            os.chmod(self.directory, 0o755)
+            try:
+                server = self._script("start")
+            except (subprocess.CalledProcessError, FileNotFoundError) as error:
+                if os.environ.get("PUSHGATE_TEST_REQUIRE_POSTGRES") == "1":
+                    raise
+                pytest.skip(f"no PostgreSQL server: {error}")
+        elif shared:
+            server = shared
+        elif os.environ.get("PUSHGATE_TEST_REQUIRE_POSTGRES") == "1":
+            raise RuntimeError("PUSHGATE_TEST_REQUIRE_POSTGRES=1 but PUSHGATE_TEST_POSTGRES_URL is unset")
+        else:
+            pytest.skip("no PostgreSQL server (PUSHGATE_TEST_POSTGRES_URL)")
+        self.server = server.rsplit("/", 1)[0]
+        host_port = self.server.split("@", 1)[1]
+        self.host, self.port = host_port.rsplit(":", 1)
+        self.database = f"pushgate_{os.urandom(6).hex()}"
+        self.psql("postgres", f"CREATE DATABASE {self.database}")
+        self.url = f"{self.server}/{self.database}?sslmode=disable"
+
+    def _script(self, command: str) -> str:
+        return subprocess.run([str(ROOT / "scripts" / "postgres.sh"), command, str(self.directory / "server")],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def psql(self, database: str, sql: str) -> str:
+        return subprocess.run(["psql", "-h", self.host, "-p", self.port, "-U", "postgres", "-d", database, "-tAc", sql],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def storage(self) -> str:
+        """The storage section's body for Server(storage=...)."""
+        return f'url: "{self.url}"'
+
+    def stop(self) -> None:
+        """Stops its own server (fast shutdown: connections are closed)."""
+        self._script("stop")
+
+    def start(self) -> None:
+        self._script("start")
+
+    def close(self) -> None:
+        if self.directory:
+            try:
+                self._script("stop")
+            finally:
+                subprocess.run(["rm", "-rf", str(self.directory)], check=False)

@@ -70,6 +70,8 @@ struct FanOutReportBody: Codable, Sendable {
 struct ReadinessBody: Codable, Sendable {
     var ready: Bool
     var broker: String
+    /// `sqlite`, or for PostgreSQL `connected` / `unreachable (cache N s old)`.
+    var database: String
     var subscriptions: Int
     var version = PushgateVersion.current
 }

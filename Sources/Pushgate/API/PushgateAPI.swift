@@ -48,8 +48,15 @@ public final class PushgateAPI: Sendable {
             Route(.GET, .health) { _ in .json(.ok, HealthBody()) },
             Route(.GET, .ready) { _ in
                 let status = delivery.status
-                let body = ReadinessBody(ready: status.isReady, broker: status.description, subscriptions: registry.count)
-                return .json(status.isReady ? .ok : .serviceUnavailable, body)
+                // Without the database an instance still serves known subscriptions from its
+                // cache, so it stays ready until the cache is too old to be trusted.
+                let staleness = registry.staleness
+                let cacheTrusted = staleness <= Registry.maxStaleness
+                let database = !registry.isShared ? "sqlite" : registry.isStoreReachable ? "connected"
+                    : "unreachable (cache \(staleness.components.seconds) s old)"
+                let ready = status.isReady && cacheTrusted
+                let body = ReadinessBody(ready: ready, broker: status.description, database: database, subscriptions: registry.count)
+                return .json(ready ? .ok : .serviceUnavailable, body)
             },
         ], payloadLimit: settings.maxPayloadBytes, documentLimit: settings.lists.maxDocumentBytes)
     }

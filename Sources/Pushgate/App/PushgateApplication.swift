@@ -77,8 +77,8 @@ public struct PushgateApplication: Sendable {
         ])
 
         var services: [any Service] = [bridge, AckListener(bridge: bridge, delivery: delivery, logger: logger, shareGroup: config.mqtt.ackShareGroup),
-                                       HeldMessageResender(delivery: delivery), receipts, purger,
-                                       RegistryChangeFollower(registry: registry, logger: logger)]
+                                       HeldMessageResender(delivery: delivery), receipts, purger]
+        if registry.isShared { services.append(RegistryChangeFollower(registry: registry, logger: logger)) }
         if let configPath {
             services.append(ConfigReloader(path: configPath, secret: secret, api: api, logger: logger))
         }

@@ -32,6 +32,10 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     private let runner: Task<Void, Never>
     let logger: Logger
     private let signals = NIOLockedValueBox<[UInt64: AsyncStream<Void>.Continuation]>([:])
+    /// Whether the change listener's connection is up: while it is down, operations fail at once
+    /// instead of waiting for a pool connection that cannot be made (postgres-nio's pool waits
+    /// for ever), so a client gets its 503 promptly.
+    private let listening = NIOLockedValueBox(true)
     private let receiptListeners = NIOLockedValueBox<[UInt64: AsyncStream<ReceiptSubscriptionID>.Continuation]>([:])
     private let nextListener = NIOLockedValueBox<UInt64>(0)
     private let listeners = NIOLockedValueBox<[Task<Void, Never>]>([])
@@ -101,8 +105,8 @@ public final class PostgresRegistryStore: SharedRegistryStore {
             throw Unreachable(location: location, reason: Self.describe(error))
         }
         store.listeners.withLockedValue {
-            $0 = [Task { await store.listen(on: Self.channel) { _ in store.signal() } },
-                  Task { await store.listen(on: Self.receiptChannel) { payload in store.signalReceipts(payload) } }]
+            $0 = [Task { await store.listen(on: Self.channel, tracksReachability: true) { _ in store.signal() } },
+                  Task { await store.listen(on: Self.receiptChannel, tracksReachability: false) { payload in store.signalReceipts(payload) } }]
         }
         return store
     }
@@ -153,6 +157,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
         if let current = Self.transaction, current.store == ObjectIdentifier(self) {
             return try await body(current.connection)
         }
+        try checkReachable()
         do {
             return try await client.withTransaction(logger: logger) { connection in
                 if registry { try await connection.query("SELECT pg_advisory_xact_lock(\(Self.registryLock))", logger: logger) }
@@ -164,6 +169,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     }
 
     public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try checkReachable()
         do {
             return try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Self.registryLock))", logger: logger)
@@ -172,6 +178,13 @@ public final class PostgresRegistryStore: SharedRegistryStore {
         } catch {
             throw Self.failure(error)
         }
+    }
+
+    /// Whether the database answers (its listener connection is up).
+    public var isReachable: Bool { listening.withLockedValue { $0 } }
+
+    private func checkReachable() throws {
+        guard isReachable else { throw Failure(reason: "the database is unreachable (its connection was lost; reconnecting every second)") }
     }
 
     /// What a failed transaction throws: the body's own error as it was (a refusal such as
@@ -428,18 +441,26 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     /// Holds one connection LISTENing on `channel`; after any failure, reconnects and calls
     /// `handle(nil)` once (notifications sent meanwhile were lost; what they announced is in the
     /// tables).
-    private func listen(on channel: String, _ handle: @escaping @Sendable (String?) -> Void) async {
+    private func listen(on channel: String, tracksReachability: Bool, _ handle: @escaping @Sendable (String?) -> Void) async {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
                     try await connection.listen(on: channel) { notifications in
+                        if tracksReachability, !listening.withLockedValue({ $0 }) {
+                            listening.withLockedValue { $0 = true }
+                            logger.info("registry: PostgreSQL reachable again")
+                        }
                         handle(nil)
                         for try await notification in notifications { handle(notification.payload) }
                     }
                 }
             } catch {
                 if Task.isCancelled { break }
-                logger.warning("registry: lost a PostgreSQL listener; retrying", metadata: ["channel": "\(channel)", "error": "\(Self.describe(error))"])
+                if tracksReachability, listening.withLockedValue({ $0 }) {
+                    listening.withLockedValue { $0 = false }
+                    logger.error("registry: lost PostgreSQL; known subscriptions keep working from memory, writes answer 503 until it is back",
+                                 metadata: ["error": "\(Self.describe(error))"])
+                }
             }
             try? await Task.sleep(for: .seconds(1))
         }

@@ -38,6 +38,8 @@ public final class Registry: Sendable {
 
     private struct FeedState {
         var position: Int64
+        /// When a catch-up last succeeded.
+        var syncedAt = ContinuousClock.now
         /// Tickets: each catch-up request takes the next; a fetch that starts after a ticket was
         /// issued covers it.
         var issued: UInt64 = 0
@@ -59,6 +61,27 @@ public final class Registry: Sendable {
 
     /// Whether the index is a cache of a store other instances write too.
     public var isShared: Bool { shared != nil }
+
+    /// How long the cache may go without hearing from a shared store before its answers are
+    /// refused: past it, a subscription deleted through another instance could still be pushed
+    /// to here, so the bound on a delete's propagation would no longer hold.
+    public static let maxStaleness = Duration.seconds(30)
+
+    /// Whether the shared store answers (always `true` on a private one).
+    public var isStoreReachable: Bool { shared?.isReachable ?? true }
+
+    /// How long since the index last caught up with a shared store (zero on a private one).
+    public var staleness: Duration {
+        guard shared != nil else { return .zero }
+        return ContinuousClock.now - feed.withLockedValue { $0.syncedAt }
+    }
+
+    /// The cache has not heard from the shared store for longer than ``maxStaleness``.
+    public struct Stale: Error, CustomStringConvertible {
+        /// How long.
+        public let staleness: Duration
+        public var description: String { "the registry cache has not reached PostgreSQL for \(staleness)" }
+    }
 
     // MARK: The change feed (shared stores)
 
@@ -90,6 +113,7 @@ public final class Registry: Sendable {
             feed.withLockedValue { state in
                 state.position = position
                 state.covered = max(state.covered, start)
+                state.syncedAt = .now
             }
         }
     }
@@ -133,6 +157,10 @@ public final class Registry: Sendable {
     /// The subscription behind a push token. Memory only, unless the token is unknown here and
     /// the store is shared (then one catch-up, which can throw).
     public func lookup(pushToken: PushToken) async throws -> Lookup {
+        if shared != nil {
+            let staleness = self.staleness
+            if staleness > Self.maxStaleness { throw Stale(staleness: staleness) }
+        }
         let found = try await fresh { index -> Lookup? in
             if let subscription = index.subscriptionsByPushToken[pushToken] { return .active(subscription) }
             return index.deletedPushTokens[pushToken] != nil ? .deleted : nil

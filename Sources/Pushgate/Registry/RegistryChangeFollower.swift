@@ -2,7 +2,7 @@ public import Logging
 public import ServiceLifecycle
 
 /// Keeps a ``Registry`` on a shared store current with the other instances' changes until
-/// shutdown (nothing to do on a private store).
+/// shutdown. Only for a shared store: on a private one it would have nothing to follow.
 public struct RegistryChangeFollower: Service {
     /// The registry to keep current.
     public let registry: Registry
@@ -16,7 +16,6 @@ public struct RegistryChangeFollower: Service {
     }
 
     public func run() async throws {
-        guard registry.isShared else { return }
         let logger = logger
         await cancelWhenGracefulShutdown {
             await registry.followChanges { error in

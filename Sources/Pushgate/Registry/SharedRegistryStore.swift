@@ -20,6 +20,8 @@ public protocol SharedRegistryStore: RegistryStore {
     /// reconnects its listener, when notifications may have been missed). Ends when the store
     /// closes.
     func changeSignals() -> AsyncStream<Void>
+    /// Whether the database answers right now (as far as the store knows).
+    var isReachable: Bool { get }
 }
 
 /// Registry entities touched after a change-log position, as they are now.
