@@ -345,11 +345,14 @@ def test_subscribe_tokens(pushgate_bin, tmp_path, broker):
 
 
 def test_second_copy_on_a_busy_port_fails_without_touching_the_first(server, broker, pushgate_bin, tmp_path):
-    """A copy started by mistake on the same port fails on the port, with the address and a hint,
-    before it connects to the broker: the running instance keeps its one broker session."""
+    """A copy started by mistake on the same port (with a registry of its own: on the same one it
+    is refused earlier, see test_cluster) fails on the port, with the address and a hint, before it
+    connects to the broker: the running instance keeps its one broker session."""
     import subprocess
     assert httpx.get(f"{server.url}/readyz").json()["version"]
-    copy = subprocess.run([str(pushgate_bin), "serve", "--config", str(server.config)], capture_output=True, text=True, timeout=30)
+    other = tmp_path / "copy.yaml"
+    other.write_text(server.config.read_text().replace(f"registry-{server.port}.sqlite", "registry-copy.sqlite"))
+    copy = subprocess.run([str(pushgate_bin), "serve", "--config", str(other)], capture_output=True, text=True, timeout=30)
     assert copy.returncode == 1
     assert "already in use" in copy.stdout + copy.stderr and f"127.0.0.1:{server.port}" in copy.stdout + copy.stderr
     time.sleep(0.5)
