@@ -168,13 +168,17 @@ public final class PostgresRegistryStore: SharedRegistryStore {
         }
     }
 
-    public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    public func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> (value: T, position: Int64?) {
         try checkReachable()
+        let written = WrittenPosition()
         do {
-            return try await client.withTransaction(logger: logger) { connection in
+            let value = try await client.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Self.registryLock))", logger: logger)
-                return try await Self.$transaction.withValue((ObjectIdentifier(self), connection)) { try await body() }
+                return try await Self.$transaction.withValue((ObjectIdentifier(self), connection)) {
+                    try await Self.$written.withValue(written) { try await body() }
+                }
             }
+            return (value, written.newest)
         } catch {
             throw Self.failure(error)
         }
@@ -204,23 +208,40 @@ public final class PostgresRegistryStore: SharedRegistryStore {
         public var description: String { "PostgreSQL: \(reason)" }
     }
 
+    /// The newest change-log position a transaction of ``exclusively(_:)`` wrote.
+    private final class WrittenPosition: @unchecked Sendable {
+        // Only touched by the one task running the transaction.
+        var newest: Int64?
+    }
+
+    @TaskLocal private static var written: WrittenPosition?
+
     /// Records that entities changed (kind 1: subscription, 2: set, 3: list) and notifies the
-    /// other instances when the transaction commits.
+    /// other instances when the transaction commits: one statement.
     private func recordChanges(_ connection: PostgresConnection, kind: Int16, ids: [String]) async throws {
         guard !ids.isEmpty else { return }
-        try await connection.query("""
-            INSERT INTO registry_changes (kind, entity, at) SELECT \(kind), unnest(\(ids)::text[]), extract(epoch from now())::bigint
-            """, logger: logger)
-        try await connection.query("SELECT pg_notify(\(Self.channel), '')", logger: logger)
+        try await record(connection, """
+            WITH c AS (INSERT INTO registry_changes (kind, entity, at)
+                       SELECT \(kind), unnest(\(ids)::text[]), extract(epoch from now())::bigint RETURNING seq)
+            SELECT max(seq) FROM c, pg_notify(\(Self.channel), '') AS notified
+            """)
     }
 
     /// Records the subscriptions a condition selects as changed.
     private func recordSubscriptionChanges(_ connection: PostgresConnection, _ condition: PostgresQuery) async throws {
-        var query = PostgresQuery(unsafeSQL: "INSERT INTO registry_changes (kind, entity, at) SELECT 1, id, extract(epoch from now())::bigint FROM subscriptions WHERE ")
-        query.sql += condition.sql
+        var query = PostgresQuery(unsafeSQL: """
+            WITH c AS (INSERT INTO registry_changes (kind, entity, at)
+                       SELECT 1, id, extract(epoch from now())::bigint FROM subscriptions WHERE \(condition.sql) RETURNING seq)
+            SELECT max(seq) FROM c, pg_notify('\(Self.channel)', '') AS notified
+            """)
         query.binds = condition.binds
-        try await connection.query(query, logger: logger)
-        try await connection.query("SELECT pg_notify(\(Self.channel), '')", logger: logger)
+        try await record(connection, query)
+    }
+
+    private func record(_ connection: PostgresConnection, _ query: PostgresQuery) async throws {
+        for try await seq in try await connection.query(query, logger: logger).decode(Int64?.self) {
+            if let seq, let written = Self.written { written.newest = max(written.newest ?? seq, seq) }
+        }
     }
 
     // MARK: Schema
@@ -358,19 +379,12 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     public func changes(after position: Int64) async throws -> RegistryChanges {
         try await inTransaction(registry: false) { connection in
             var changes = RegistryChanges(position: position)
-            var oldest: Int64?
-            for try await found in try await connection.query("SELECT min(seq) FROM registry_changes", logger: logger).decode(Int64?.self) {
-                oldest = found
-            }
-            // Pruned past us: rows after `position` may be gone.
-            if let oldest, oldest > position + 1, position > 0 || oldest > 1 {
-                changes.gap = true
-                return changes
-            }
             var subscriptions = Set<String>(), sets = Set<String>(), lists = Set<String>()
+            var firstSeq: Int64?
             for try await (seq, kind, entity) in try await connection.query("""
                 SELECT seq, kind, entity FROM registry_changes WHERE seq > \(position) ORDER BY seq LIMIT \(Self.changesPerRead)
                 """, logger: logger).decode((Int64, Int16, String).self) {
+                if firstSeq == nil { firstSeq = seq }
                 changes.position = seq
                 switch kind {
                 case 1: subscriptions.insert(entity)
@@ -379,8 +393,17 @@ public final class PostgresRegistryStore: SharedRegistryStore {
                 }
             }
             guard changes.position > position else { return changes }
+            // Sequence numbers skip (rolled-back transactions), so a hole after `position` is
+            // normal; only pruning past it (an instance away longer than the log is kept) is a gap.
+            if let first = firstSeq, first > position + 1 {
+                for try await oldest in try await connection.query("SELECT min(seq) FROM registry_changes", logger: logger).decode(Int64?.self) {
+                    if let oldest, oldest > position + 1, position > 0 || oldest > 1 { changes.gap = true }
+                }
+                if changes.gap { return changes }
+            }
             var setRecords: [SetID: SubscriptionSet] = [:]
             // Sets of the touched subscriptions too: a live subscription carries its set.
+            if !sets.isEmpty || !subscriptions.isEmpty {
             for try await (id, topicID, createdAt, deletedAt) in try await connection.query("""
                 SELECT id, topic_id, created_at, deleted_at FROM sets
                 WHERE id = ANY(\(Array(sets))::text[]) OR id IN (SELECT set_id FROM subscriptions WHERE id = ANY(\(Array(subscriptions))::text[]))
@@ -391,13 +414,17 @@ public final class PostgresRegistryStore: SharedRegistryStore {
                     if deletedAt == nil { changes.sets.append(set) } else { changes.removedSets.append(set.id) }
                 }
             }
-            for id in sets where setRecords[SetID(trusted: id)] == nil { changes.removedSets.append(SetID(trusted: id)) }
-            for try await row in try await connection.query(
-                "\(unescaped: Self.subscriptionColumns) FROM subscriptions WHERE id = ANY(\(Array(subscriptions))::text[])",
-                logger: logger).decode(SubscriptionRow.self) {
-                changes.subscriptions.append(Self.state(row, sets: setRecords))
             }
-            let found = try await self.lists(connection, "SELECT id, push_token, creator_key, created_at FROM lists WHERE id = ANY($1::text[])", Array(lists))
+            for id in sets where setRecords[SetID(trusted: id)] == nil { changes.removedSets.append(SetID(trusted: id)) }
+            if !subscriptions.isEmpty {
+                for try await row in try await connection.query(
+                    "\(unescaped: Self.subscriptionColumns) FROM subscriptions WHERE id = ANY(\(Array(subscriptions))::text[])",
+                    logger: logger).decode(SubscriptionRow.self) {
+                    changes.subscriptions.append(Self.state(row, sets: setRecords))
+                }
+            }
+            let found = lists.isEmpty ? []
+                : try await self.lists(connection, "SELECT id, push_token, creator_key, created_at FROM lists WHERE id = ANY($1::text[])", Array(lists))
             changes.lists = found
             let foundIDs = Set(found.map(\.id.rawValue))
             changes.removedLists = lists.subtracting(foundIDs).map(ListID.init(trusted:))

@@ -220,7 +220,12 @@ public final class Registry: Sendable {
 
     /// One write: under the local lock (and on a shared store, the cluster-wide one, after
     /// catching up), `body` checks the current state and writes the store; `apply` then brings
-    /// the index along — directly on a private store, from the change log on a shared one.
+    /// the index along once the write is durable.
+    ///
+    /// On a shared store, `apply` describes the state as of this write's commit. It is applied
+    /// only if the feed has not yet read past the write's change-log position: a catch-up that
+    /// has (it read the entity as it is now, perhaps already changed again by another instance)
+    /// must not be overwritten with this older state; one that has not will re-read it later.
     private func write<T: Sendable>(_ body: () async throws -> (T, apply: @Sendable (inout RegistryIndex) -> Void)) async throws -> T {
         try await writes.withLock {
             guard let shared else {
@@ -228,14 +233,23 @@ public final class Registry: Sendable {
                 index.withLockedValue(apply)
                 return value
             }
-            let value = try await shared.exclusively {
+            let (result, position) = try await shared.exclusively {
                 try await catchUp()
-                return try await body().0
+                let (value, apply) = try await body()
+                return Written(value: value, apply: apply)
             }
-            // Committed. If this catch-up fails, the next one brings the change in.
-            try? await catchUp()
-            return value
+            if let position {
+                await catchUpGate.withLock {
+                    if feed.withLockedValue({ $0.position < position }) { index.withLockedValue(result.apply) }
+                }
+            }
+            return result.value
         }
+    }
+
+    private struct Written<T: Sendable>: Sendable {
+        var value: T
+        var apply: @Sendable (inout RegistryIndex) -> Void
     }
 
     /// Deletes a subscription durably (it also leaves every list); returns it, or `nil` if there

@@ -66,16 +66,24 @@ public final class SQLiteRegistryStore: RegistryStore {
     /// exits, however it exits). Two processes on one file would each keep their own in-memory
     /// view and contradict each other; the second is refused instead. SQLite's own locks are
     /// POSIX record locks, which `flock` does not touch.
-    private static func lockFile(_ path: String) throws -> Int32 {
+    ///
+    /// A lock held only briefly (a previous process still exiting, or a child process that
+    /// inherited the descriptor between fork and exec) is waited for, up to a second.
+    private static func lockFile(_ path: String) async throws -> Int32 {
         let descriptor = Glibc.open(path, O_RDWR | O_CLOEXEC)
         guard descriptor >= 0 else { throw IOError(errnoCode: errno, reason: "open \(path)") }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        for attempt in 0..<20 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return descriptor }
             let code = errno
-            Glibc.close(descriptor)
-            if code == EWOULDBLOCK { throw InUse(path: path) }
-            throw IOError(errnoCode: code, reason: "flock \(path)")
+            guard code == EWOULDBLOCK, attempt < 19 else {
+                Glibc.close(descriptor)
+                if code == EWOULDBLOCK { throw InUse(path: path) }
+                throw IOError(errnoCode: code, reason: "flock \(path)")
+            }
+            try? await Task.sleep(for: .milliseconds(50))
         }
-        return descriptor
+        Glibc.close(descriptor)
+        throw InUse(path: path)
     }
 
     /// Opens (creating if needed) the database at `path` and migrates its schema. With
@@ -91,7 +99,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         let lock: Int32
         do {
-            lock = exclusive ? try lockFile(path) : -1
+            lock = exclusive ? try await lockFile(path) : -1
         } catch {
             try? await connection.close()
             throw error

@@ -9,8 +9,9 @@ public protocol SharedRegistryStore: RegistryStore {
     /// Runs `body` as one transaction that holds the cluster-wide registry write lock: the
     /// store's writes made inside it join that transaction and commit when `body` returns (or
     /// roll back when it throws). While it is held no other instance commits a registry change,
-    /// so what `body` checks after catching up stays true until it commits.
-    func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> T
+    /// so what `body` checks after catching up stays true until it commits. Returns `body`'s
+    /// value and the change-log position of the newest change it wrote, if any.
+    func exclusively<T: Sendable>(_ body: () async throws -> T) async throws -> (value: T, position: Int64?)
     /// The newest change-log position; read before ``RegistryStore/load()`` so that nothing
     /// committed during the load is missed.
     func changePosition() async throws -> Int64
