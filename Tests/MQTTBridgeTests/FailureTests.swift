@@ -238,6 +238,42 @@ struct FailureTests {
         }
         #expect(await eventually { !threadNames().contains(name) })
     }
+
+    @Test("a cluster's nodes in turn: a dead first node is skipped; losing the node in use moves to the next")
+    func failoverAcrossNodes() async throws {
+        let first = try TestBroker(), second = try TestBroker()
+        let deadPort = try TestBroker.freePort()
+        var nodes = configuration(first)
+        nodes.port = deadPort
+        nodes.failover = [MQTTBrokerAddress(host: "127.0.0.1", port: first.port), MQTTBrokerAddress(host: "127.0.0.1", port: second.port)]
+        let bridge = MQTTBridge.running(nodes)
+        try await bridge.waitUntilConnected(timeout: .seconds(10))
+        try await bridge.publish(topic: "failover/1", payload: [1])
+        #expect(bridge.statistics.connects == 1)
+        first.kill()
+        #expect(await eventually { bridge.statistics.connects == 2 && bridge.isConnected }, "reconnected, to the second node (the first is gone)")
+        try await bridge.publish(topic: "failover/2", payload: [2])
+        await bridge.shutdown(deadline: .milliseconds(100))
+        second.kill()
+    }
+
+    @Test("two bridges with one client id: the evicted one backs off instead of taking the session straight back")
+    func takeoverBackoff() async throws {
+        let broker = try TestBroker()
+        var shared = configuration(broker, id: "same-id")
+        shared.takeoverBackoffMilliseconds = 60_000
+        let a = MQTTBridge.running(shared)
+        try await a.waitUntilConnected()
+        let b = MQTTBridge.running(shared)
+        try await Task.sleep(for: .seconds(3))
+        // Without the backoff they evict each other every few hundred milliseconds (the
+        // reconnect delay here is at most 200 ms): dozens of connects in 3 s.
+        let connects = a.statistics.connects + b.statistics.connects
+        #expect(connects <= 8, "\(connects) connects in 3 s")
+        #expect(a.statistics.takeovers + b.statistics.takeovers >= 1)
+        await a.shutdown(deadline: .milliseconds(100))
+        await b.shutdown(deadline: .milliseconds(100))
+    }
 }
 
 /// A broker that is alive to TCP but answers nothing (SIGSTOP): publishes fail at their deadline
