@@ -38,8 +38,16 @@ public final class MemoryStore: RegistryStore, @unchecked Sendable {
 
     private struct WriteFailed: Error {}
 
+    private var _writes = 0
+
+    /// How many writes the store has been asked for (failed ones included).
+    public var writes: Int { lock.withLock { _writes } }
+
     private func write(_ apply: () -> Void) async throws {
-        let (fail, delay) = lock.withLock { (_failWrites, _writeDelay) }
+        let (fail, delay) = lock.withLock { () -> (Bool, Duration) in
+            _writes += 1
+            return (_failWrites, _writeDelay)
+        }
         if delay > .zero { try? await Task.sleep(for: delay) }
         if fail { throw WriteFailed() }
         lock.withLock(apply)
@@ -65,7 +73,12 @@ public final class MemoryStore: RegistryStore, @unchecked Sendable {
     }
 
     public func insert(batch subscriptions: [Subscription]) async throws {
-        try await write { for subscription in subscriptions { rows[subscription.id] = (subscription, nil) } }
+        try await write {
+            for subscription in subscriptions {
+                if let set = subscription.set, sets[set.id] == nil { sets[set.id] = (set, nil) }
+                rows[subscription.id] = (subscription, nil)
+            }
+        }
     }
 
     public func markDeleted(id: SubscriptionID, at time: Int64) async throws {

@@ -150,4 +150,37 @@ struct RegistryRaceTests {
         let statuses = [await first.status, await second.status].map(\.code).sorted()
         #expect(statuses == [204, 404])
     }
+
+    @Test("subscribes arriving together share one durable write; one refused (unknown set) fails alone; a failed write fails them all with 503")
+    func groupedSubscribes() async throws {
+        let service = try await service()
+        let before = store.writes
+        store.writeDelay = .milliseconds(20)
+        let statuses = await withTaskGroup(of: HTTPResponseStatus.self) { group in
+            for index in 0..<20 {
+                group.addTask {
+                    var headers = HTTPHeaders()
+                    if index % 4 == 0 { headers.add(name: "Link", value: "<\(TestAPI.publicURL)/set/AAAAAAAAAAAAAAAAAAAAAA>; rel=\"urn:ietf:params:push:set\"") }
+                    return await service.handle(APIRequest(method: .POST, path: "/subscribe", headers: headers)).status
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses.count { $0 == .created } == 15)
+        #expect(statuses.count { $0 == .badRequest } == 5)
+        #expect(store.writes - before < 10, "\(store.writes - before) writes for 20 subscribes")
+        #expect(try await store.load().subscriptions.count == 15)
+
+        store.failWrites = true
+        let failed = await withTaskGroup(of: HTTPResponseStatus.self) { group in
+            for _ in 0..<5 { group.addTask { await service.handle(APIRequest(method: .POST, path: "/subscribe")).status } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        store.failWrites = false
+        store.writeDelay = .zero
+        #expect(failed == Array(repeating: .serviceUnavailable, count: 5))
+        #expect(try await store.load().subscriptions.count == 15)
+        let fresh = await service.handle(APIRequest(method: .POST, path: "/subscribe"))
+        #expect(fresh.status == .created, "the queue drains and serves later subscribes")
+    }
 }

@@ -510,6 +510,15 @@ public final class PostgresRegistryStore: SharedRegistryStore {
 
     public func insert(batch subscriptions: [Subscription]) async throws {
         try await inTransaction(registry: true) { connection in
+            let sets = Array(Set(subscriptions.compactMap(\.set)))
+            if !sets.isEmpty {
+                try await connection.query("""
+                    INSERT INTO sets (id, topic_id, created_at)
+                    SELECT * FROM unnest(\(sets.map(\.id.rawValue))::text[], \(sets.map(\.topicID.rawValue))::text[], \(sets.map(\.createdAt))::bigint[])
+                    ON CONFLICT (id) DO NOTHING
+                    """, logger: logger)
+                try await recordChanges(connection, kind: 2, ids: sets.map(\.id.rawValue))
+            }
             for chunk in stride(from: 0, to: subscriptions.count, by: Self.rowsPerStatement) {
                 try await insertRows(connection, Array(subscriptions[chunk..<min(chunk + Self.rowsPerStatement, subscriptions.count)]))
             }

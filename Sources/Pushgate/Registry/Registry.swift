@@ -264,11 +264,63 @@ public final class Registry: Sendable {
 
     /// Stores a new subscription that `make` builds inside the critical section (so the set it
     /// joins cannot be deleted meanwhile); what `make` throws is rethrown and nothing is written.
-    public func addSubscription(_ make: (Registry) throws -> Subscription) async throws -> Subscription {
-        try await write {
-            let subscription = try make(self)
-            try await store.insert(subscription)
-            return (subscription, apply: { $0.insert(subscription) })
+    ///
+    /// Subscribes that arrive while a write is under way are stored together, in one
+    /// transaction and one durable commit, each still built and checked on its own (group
+    /// commit: a durable write costs the same for one row as for a hundred).
+    public func addSubscription(_ make: @escaping @Sendable (Registry) throws -> Subscription) async throws -> Subscription {
+        try await withCheckedThrowingContinuation { continuation in
+            let lead = subscribes.withLockedValue { queue in
+                queue.pending.append(PendingSubscribe(make: make, continuation: continuation))
+                defer { queue.draining = true }
+                return !queue.draining
+            }
+            // In a task of its own: a client that goes away must not cancel the others' write.
+            if lead { Task { await drainSubscribes() } }
+        }
+    }
+
+    private struct PendingSubscribe: Sendable {
+        let make: @Sendable (Registry) throws -> Subscription
+        let continuation: CheckedContinuation<Subscription, any Error>
+    }
+
+    private let subscribes = NIOLockedValueBox<(pending: [PendingSubscribe], draining: Bool)>(([], false))
+
+    /// Subscribes stored per transaction at most.
+    static let subscribeBatch = 256
+
+    private func drainSubscribes() async {
+        while true {
+            let batch = subscribes.withLockedValue { queue in
+                let batch = Array(queue.pending.prefix(Self.subscribeBatch))
+                queue.pending.removeFirst(batch.count)
+                if batch.isEmpty { queue.draining = false }
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            let outcomes = NIOLockedValueBox<[Result<Subscription, any Error>]>([])
+            do {
+                _ = try await write {
+                    let made = batch.map { pending in Result { try pending.make(self) } }
+                    outcomes.withLockedValue { $0 = made }
+                    let subscriptions = made.compactMap { try? $0.get() }
+                    if !subscriptions.isEmpty { try await store.insert(batch: subscriptions) }
+                    return (subscriptions.count, apply: { index in for subscription in subscriptions { index.insert(subscription) } })
+                }
+                for (pending, outcome) in zip(batch, outcomes.withLockedValue { $0 }) { pending.continuation.resume(with: outcome) }
+            } catch {
+                // The write failed: every subscribe that was built fails with it; one that
+                // `make` refused keeps its own reason.
+                let made = outcomes.withLockedValue { $0 }
+                for (index, pending) in batch.enumerated() {
+                    if index < made.count, case .failure(let refusal) = made[index] {
+                        pending.continuation.resume(throwing: refusal)
+                    } else {
+                        pending.continuation.resume(throwing: error)
+                    }
+                }
+            }
         }
     }
 

@@ -10,7 +10,8 @@ public protocol RegistryStore: HeldMessageStore, ReceiptStore {
     func load() async throws -> RegistrySnapshot
     /// Persists a new subscription (and its set, if the set is new); returns once it is durable.
     func insert(_ subscription: Subscription) async throws
-    /// Persists many new subscriptions in one transaction (`pushgate admin create-subscriptions`).
+    /// Persists many new subscriptions, and the sets among theirs that are new, in one
+    /// transaction (grouped subscribes, `pushgate admin create-subscriptions`).
     func insert(batch subscriptions: [Subscription]) async throws
     /// Marks a subscription deleted, removes it from every list and drops its held messages, in
     /// one atomic write; returns once it is durable.

@@ -272,6 +272,10 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     public func insert(batch subscriptions: [Subscription]) async throws {
         try await transaction { [self] in
+            for set in Set(subscriptions.compactMap(\.set)) {
+                try await execute("INSERT OR IGNORE INTO sets (id, topic_id, created_at) VALUES (?, ?, ?)",
+                                  [.text(set.id.rawValue), .text(set.topicID.rawValue), .integer(Int(set.createdAt))])
+            }
             // Many rows per statement: a million single-row statements spend their time in the
             // round trips to SQLite's thread, not in SQLite.
             for chunk in stride(from: 0, to: subscriptions.count, by: Self.rowsPerStatement) {
