@@ -153,10 +153,15 @@ func reading<T: Sendable>(_ logger: Logger, _ read: () async throws -> T) async 
     do {
         return try await read()
     } catch {
-        logger.error("registry read failed", metadata: ["error": "\(error)"])
+        if let suppressed = registryErrors.admit() {
+            logger.error("registry read failed", metadata: ["error": "\(error)", "similar_since_last": "\(suppressed)"])
+        }
         throw .registryUnreachable
     }
 }
+
+/// One line per 10 s for registry failures: in an outage every request fails the same way.
+private let registryErrors = LogThrottle()
 
 func persisting<T: Sendable>(_ logger: Logger, _ write: () async throws -> T) async throws(APIError) -> T {
     do {
@@ -164,7 +169,9 @@ func persisting<T: Sendable>(_ logger: Logger, _ write: () async throws -> T) as
     } catch let error as APIError {
         throw error
     } catch {
-        logger.error("registry write failed", metadata: ["error": "\(error)"])
+        if let suppressed = registryErrors.admit() {
+            logger.error("registry write failed", metadata: ["error": "\(error)", "similar_since_last": "\(suppressed)"])
+        }
         throw .storageUnavailable
     }
 }
