@@ -28,20 +28,32 @@ def postgres():
     database.close()
 
 
-def cluster(pushgate_bin, tmp_path, broker, postgres, count: int) -> list[Server]:
-    return [Server(pushgate_bin, tmp_path, broker, storage=postgres.storage(), client_id=False, public_url=PUBLIC)
-            for _ in range(count)]
+@pytest.fixture
+def started():
+    """Every Server a test starts goes in here; all are stopped at teardown, failed test or not."""
+    servers = []
+    yield servers
+    for server in servers:
+        if server.process and server.process.poll() is None:
+            server.stop()
+
+
+def cluster(pushgate_bin, tmp_path, broker, postgres, count: int, started: list) -> list[Server]:
+    servers = [Server(pushgate_bin, tmp_path, broker, storage=postgres.storage(), client_id=False, public_url=PUBLIC)
+               for _ in range(count)]
+    started.extend(servers)
+    return servers
 
 
 def vapid_header(vapid) -> dict:
     return {"Authorization": vapid.sign({"aud": PUBLIC, "sub": "mailto:ops@example.com"})["Authorization"]}
 
 
-def test_three_instances_one_registry(pushgate_bin, tmp_path, broker, postgres):
+def test_three_instances_one_registry(pushgate_bin, tmp_path, broker, postgres, started):
     """Subscribe via A, push via B, the device's acknowledgement handled by whichever instance the
     broker picks (shared subscription), the receipt delivered to the stream open on C; delete via
     A → 410 via B within the documented bound; a list created via B is pushed via C."""
-    a, b, c = cluster(pushgate_bin, tmp_path, broker, postgres, 3)
+    a, b, c = cluster(pushgate_bin, tmp_path, broker, postgres, 3, started)
     for server in (a, b, c):
         server.wait_ready()
     sub = a.subscribe()
@@ -86,9 +98,9 @@ def test_three_instances_one_registry(pushgate_bin, tmp_path, broker, postgres):
         server.stop()
 
 
-def test_two_instances_without_client_id_coexist_on_one_broker(pushgate_bin, tmp_path, broker, postgres):
+def test_two_instances_without_client_id_coexist_on_one_broker(pushgate_bin, tmp_path, broker, postgres, started):
     """No `mqtt.client_id`: each derives its own, so neither takes the other's session over."""
-    a, b = cluster(pushgate_bin, tmp_path, broker, postgres, 2)
+    a, b = cluster(pushgate_bin, tmp_path, broker, postgres, 2, started)
     a.wait_ready()
     b.wait_ready()
     time.sleep(2)
@@ -102,14 +114,16 @@ def test_two_instances_without_client_id_coexist_on_one_broker(pushgate_bin, tmp
         server.stop()
 
 
-def test_shared_client_id_takeover_backs_off_instead_of_storming(pushgate_bin, tmp_path, broker):
+def test_shared_client_id_takeover_backs_off_instead_of_storming(pushgate_bin, tmp_path, broker, started):
     """Two instances given the same `mqtt.client_id`: the broker hands the session to the newer
     one (MQTT 5 reason 0x8E); the evicted one says why and waits instead of taking it back many
     times a second."""
     extra_id = 'client_id: "shared-id"'
     a = Server(pushgate_bin, tmp_path, broker, client_id=False)
+    started.append(a)
     a.restart_with_mqtt(extra_id)
     b = Server(pushgate_bin, tmp_path, broker, client_id=False)
+    started.append(b)
     b.stop()
     b.config.write_text(b.config.read_text().replace("mqtt:\n", f"mqtt:\n  {extra_id}\n"))
     b.start()
@@ -139,10 +153,10 @@ def test_second_process_on_one_sqlite_file_refuses_and_leaves_the_first_alone(se
     assert server.log.read_text().count("connected to MQTT broker") == 1
 
 
-def test_kill_9_during_a_burst_loses_nothing_answered_201(pushgate_bin, tmp_path, broker, postgres):
+def test_kill_9_during_a_burst_loses_nothing_answered_201(pushgate_bin, tmp_path, broker, postgres, started):
     """Pushes spread over three instances; one is killed -9 in the middle. Every push answered 201
     is delivered (QoS 1); the client's retries of the failed ones through the survivors succeed."""
-    servers = cluster(pushgate_bin, tmp_path, broker, postgres, 3)
+    servers = cluster(pushgate_bin, tmp_path, broker, postgres, 3, started)
     for server in servers:
         server.wait_ready()
     sub = servers[0].subscribe()
@@ -195,13 +209,14 @@ def test_kill_9_during_a_burst_loses_nothing_answered_201(pushgate_bin, tmp_path
         server.stop()
 
 
-def test_postgres_outage_serves_known_subscriptions_and_recovers(pushgate_bin, tmp_path, broker):
+def test_postgres_outage_serves_known_subscriptions_and_recovers(pushgate_bin, tmp_path, broker, started):
     """PostgreSQL stopped: pushes to known subscriptions keep working from the cache; subscribes
     get 503 + Retry-After at once and change nothing; /readyz stays 200 and says the database is
     unreachable. PostgreSQL back: writes work again without a restart."""
     database = Postgres(own=True)
     try:
         a, b = [Server(pushgate_bin, tmp_path, broker, storage=database.storage(), client_id=False, public_url=PUBLIC) for _ in range(2)]
+        started.extend([a, b])
         a.wait_ready()
         b.wait_ready()
         sub = a.subscribe()
@@ -211,10 +226,10 @@ def test_postgres_outage_serves_known_subscriptions_and_recovers(pushgate_bin, t
         database.stop()
         time.sleep(1.5)
         assert httpx.post(via(b, sub["endpoint"]), headers={"TTL": "60"}).status_code == 201
-        started = time.monotonic()
+        asked = time.monotonic()
         refused = httpx.post(f"{a.url}/subscribe", timeout=10)
         assert refused.status_code == 503 and "retry-after" in refused.headers, refused.text
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - asked < 2
         assert refused.json()["errno"] == 133
         ready = httpx.get(f"{b.url}/readyz")
         assert ready.status_code == 200 and ready.json()["database"].startswith("unreachable")
@@ -233,4 +248,6 @@ def test_postgres_outage_serves_known_subscriptions_and_recovers(pushgate_bin, t
         a.stop()
         b.stop()
     finally:
+        for server in started:
+            server.stop()
         database.close()
