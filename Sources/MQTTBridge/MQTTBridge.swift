@@ -212,6 +212,9 @@ public struct MQTTBridgeStatistics: Sendable {
     public var takeovers = 0
     /// Publishes awaiting an ack right now.
     public var inFlight = 0
+    /// QoS 1 publishes allowed in flight at once (`mqtt.max_inflight`, lowered to the broker's
+    /// receive maximum).
+    public var window = 0
 }
 
 // MARK: - Core
@@ -316,7 +319,8 @@ extension MQTTBridge {
                 failed: counters.failed.load(ordering: .relaxed),
                 received: counters.received.load(ordering: .relaxed),
                 takeovers: counters.takeovers.load(ordering: .relaxed),
-                inFlight: pending.count
+                inFlight: pending.count,
+                window: window.capacity
             )
         }
 

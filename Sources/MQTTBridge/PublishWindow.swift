@@ -72,6 +72,9 @@ final class PublishWindow: Sendable {
 
     /// Changes the capacity (the broker's receive maximum is known only after CONNACK) and
     /// admits waiters that now fit.
+    /// The window's size now (the configured maximum, lowered by the broker's receive maximum).
+    var capacity: Int { state.withLock { $0.capacity } }
+
     func setCapacity(_ capacity: Int) {
         let admitted: [CheckedContinuation<Void, any Error>] = state.withLock { state in
             state.capacity = max(1, capacity)

@@ -101,7 +101,7 @@ class Server:
 
     def __init__(self, binary: Path, directory: Path, broker: Broker, extra: str = "", tls=None, verify=True,
                  server_extra: str = "", log_level: str = "debug", storage: str | None = None, client_id: bool = True,
-                 public_url: str | None = None):
+                 public_url: str | None = None, log_format: str = "text"):
         """`tls`: (certificate, key) PEM paths to serve HTTPS; `verify`: what httpx trusts;
         `storage`: the storage section's body (default: a SQLite file of its own); `client_id`:
         False leaves `mqtt.client_id` unset (each instance derives its own); `public_url`: the
@@ -126,6 +126,7 @@ storage:
   {storage or f'path: "registry-{self.port}.sqlite"'}
 logging:
   level: {log_level}
+  format: {log_format}
 {extra}
 """)
         self.process = None

@@ -46,7 +46,9 @@ public struct APIError: Error, Sendable {
         var fields = HTTPHeaders(headers)
         fields.add(name: "Cache-Control", value: "no-store")
         let body = Body(code: status.code, errno: errno, error: status.reasonPhrase, message: message, members: members.isEmpty ? nil : members)
-        return .json(status, body, headers: fields)
+        var response = APIResponse.json(status, body, headers: fields)
+        response.errno = errno
+        return response
     }
 
     /// Seconds a client should wait before retrying a 503, in every `Retry-After` the service sends.

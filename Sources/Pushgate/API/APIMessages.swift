@@ -46,6 +46,8 @@ public struct APIResponse: Sendable {
     /// HTTP/2 server pushes on this request's stream (RFC 8030 §6.3), before the response: the
     /// response (status, headers, body) is written only once the pushes end.
     public var serverPush: ServerPushStream?
+    /// The errno of an error response (for metrics and the access log; the body carries it too).
+    public var errno: Int?
 
     /// Creates a response.
     public init(status: HTTPResponseStatus, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer(), stream: ResponseStream? = nil,

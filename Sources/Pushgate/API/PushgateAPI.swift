@@ -11,6 +11,7 @@ public final class PushgateAPI: Sendable {
     private let broadcasts: BroadcastHandlers
     /// The registry the handlers use.
     public let registry: Registry
+    private let verifier: VAPIDVerifier
 
     /// Assembles the API.
     ///
@@ -21,6 +22,7 @@ public final class PushgateAPI: Sendable {
                 broadcasts: BroadcastTable = BroadcastTable(), verifier: VAPIDVerifier? = nil, logger: Logger = Logger(label: "pushgate.api"),
                 clock: @escaping @Sendable () -> Date = { Date() }) {
         let policy = PushPolicy(settings: settings, verifier: verifier ?? VAPIDVerifier(origin: settings.publicURL), clock: clock)
+        self.verifier = policy.verifier
         let urls = ResourceURLs(base: settings.publicURL)
         let receipts = ReceiptHandlers(policy: policy, center: center, urls: urls, logger: logger)
         let push = PushHandlers(policy: policy, registry: registry, delivery: delivery, receipts: receipts, urls: urls, logger: logger)
@@ -69,6 +71,11 @@ public final class PushgateAPI: Sendable {
     /// Answers one request. Never throws: every failure is an error response.
     public func handle(_ request: APIRequest) async -> APIResponse {
         await match(method: request.method, path: request.path).respond(request)
+    }
+
+    /// What the metrics sampler reads: routes in force, and the VAPID cache's counts.
+    var gauges: (routes: Int, vapidCache: (count: Int, hits: Int, misses: Int)?) {
+        (broadcasts.count, verifier.cache?.statistics)
     }
 
     /// Replaces the broadcast routes (SIGHUP); connections and pushes in flight are untouched.

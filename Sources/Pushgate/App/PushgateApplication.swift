@@ -1,5 +1,6 @@
 public import Logging
 import MQTTBridge
+public import Prometheus
 import ServiceLifecycle
 import WebPush
 import NIOCore
@@ -20,12 +21,15 @@ public struct PushgateApplication: Sendable {
     public let configPath: String?
     /// The root logger.
     public let logger: Logger
+    /// Where swift-metrics collects (bootstrapped by the caller), served on `metrics.listen`.
+    public let metrics: PrometheusCollectorRegistry?
 
     /// Creates the application.
-    public init(config: PushgateConfig, configPath: String? = nil, logger: Logger) {
+    public init(config: PushgateConfig, configPath: String? = nil, logger: Logger, metrics: PrometheusCollectorRegistry? = nil) {
         self.config = config
         self.configPath = configPath
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Runs until a shutdown signal, logging one line per start-up phase.
@@ -63,7 +67,7 @@ public struct PushgateApplication: Sendable {
         if !config.broadcasts.isEmpty {
             logger.info("routes: ready", metadata: ["routes": "\(config.broadcasts.count)"])
         }
-        let server = HTTPServer(config: config.server, responder: api, logger: logger)
+        let server = HTTPServer(config: config.server, responder: api, logger: logger, accessLog: config.logging.accessLog)
         let address: SocketAddress
         do {
             address = try await server.start()
@@ -76,7 +80,20 @@ public struct PushgateApplication: Sendable {
             "protocols": "\(config.server.tls == nil ? "HTTP/1.1, h2c" : "h2, http/1.1 over TLS")",
         ])
 
-        var services: [any Service] = [bridge, AckListener(bridge: bridge, delivery: delivery, logger: logger, shareGroup: config.mqtt.ackShareGroup),
+        var metricsServices: [any Service] = []
+        if let registry = metrics, let listen = config.metrics.listen {
+            let metricsServer = MetricsServer(address: listen, registry: registry, logger: logger)
+            do {
+                let bound = try await metricsServer.start()
+                logger.info("metrics: listening", metadata: ["address": "\(bound)", "path": "/metrics"])
+            } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                throw StartupError("cannot listen on \(listen) for metrics: the address is already in use",
+                                   hint: "change metrics.listen, or stop what uses it")
+            }
+            metricsServices = [metricsServer, MetricsSampler(bridge: bridge, api: api, server: server)]
+        }
+
+        var services: [any Service] = metricsServices + [bridge, AckListener(bridge: bridge, delivery: delivery, logger: logger, shareGroup: config.mqtt.ackShareGroup),
                                        HeldMessageResender(delivery: delivery), receipts, purger]
         if registry.isShared { services.append(RegistryChangeFollower(registry: registry, logger: logger)) }
         if let configPath {

@@ -40,6 +40,9 @@ final class BroadcastHandlers: Sendable {
 
     /// Replaces the routes (SIGHUP). Pushes in flight finish on the table they started with;
     /// connections are untouched.
+    /// How many routes are in force.
+    var count: Int { table.withLockedValue { $0.entries.count } }
+
     func reload(_ table: BroadcastTable) {
         self.table.withLockedValue { $0 = table }
     }

@@ -11,8 +11,10 @@ public struct PushgateConfig: Sendable, Decodable {
     public var storage: StorageConfig
     /// `limits`: payload size and TTL.
     public var limits: LimitsConfig
-    /// `logging`: log level.
+    /// `logging`: level, format, access log.
     public var logging: LoggingConfig
+    /// `metrics`: the Prometheus listener.
+    public var metrics: MetricsConfig
     /// `access`: subscribe tokens, VAPID for all.
     public var access: AccessConfig
     /// `lists`: multi-device list limits.
@@ -25,7 +27,7 @@ public struct PushgateConfig: Sendable, Decodable {
     public var broadcasts: [BroadcastConfig]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case server, mqtt, storage, limits, logging, access, lists, receipts, routes
+        case server, mqtt, storage, limits, logging, metrics, access, lists, receipts, routes
     }
 
     public init(from decoder: any Decoder) throws {
@@ -36,6 +38,7 @@ public struct PushgateConfig: Sendable, Decodable {
         storage = try container.decode(StorageConfig.self, forKey: .storage)
         limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? LimitsConfig()
         logging = try container.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? LoggingConfig()
+        metrics = try container.decodeIfPresent(MetricsConfig.self, forKey: .metrics) ?? MetricsConfig()
         access = try container.decodeIfPresent(AccessConfig.self, forKey: .access) ?? AccessConfig()
         lists = try container.decodeIfPresent(ListsConfig.self, forKey: .lists) ?? ListsConfig()
         receipts = try container.decodeIfPresent(ReceiptsConfig.self, forKey: .receipts) ?? ReceiptsConfig()

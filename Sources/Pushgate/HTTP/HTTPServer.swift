@@ -22,10 +22,15 @@ public final class HTTPServer: Service, Sendable {
     private let tracker = RequestTracker()
     private let state = NIOLockedValueBox<(server: (any Channel)?, connections: [ObjectIdentifier: any Channel])>((nil, [:]))
 
-    /// Creates a server answering through `responder` with the `server` settings.
+    /// Whether every request gets an access-log line (at info).
+    private let accessLog: Bool
+
+    /// Creates a server answering through `responder` with the `server` settings; `accessLog`:
+    /// one line per request at info (`logging.access_log`).
     public init(config: ServerConfig, responder: any HTTPResponder, logger: Logger = Logger(label: "pushgate.http"),
-                group: (any EventLoopGroup)? = nil) {
+                accessLog: Bool = true, group: (any EventLoopGroup)? = nil) {
         self.config = config
+        self.accessLog = accessLog
         self.limits = RequestLimits(maxHeaderBytes: config.maxHeaderBytes, requestTimeout: .seconds(Int64(config.requestTimeoutSeconds)))
         self.responder = responder
         self.logger = logger
@@ -130,7 +135,8 @@ public final class HTTPServer: Service, Sendable {
     private func configureHTTP1(_ channel: any Channel, activity: ConnectionActivity) throws {
         let sync = channel.pipeline.syncOperations
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-        try sync.addHandler(RequestHandler(responder: responder, limits: limits, isHTTP2: false, tracker: tracker, activity: activity, logger: logger))
+        try sync.addHandler(RequestHandler(responder: responder, limits: limits, isHTTP2: false, tracker: tracker, activity: activity, logger: logger,
+                                           accessLog: accessLog))
     }
 
     private func configureHTTP2(_ channel: any Channel, activity: ConnectionActivity) throws {
@@ -150,18 +156,23 @@ public final class HTTPServer: Service, Sendable {
         // update is another frame); 1 MiB lets the advertised streams all send at once, and a
         // request body is still bounded per stream by the payload limit.
         connection.targetWindowSize = 1 << 20
-        let responder = self.responder, limits = self.limits, tracker = self.tracker, logger = self.logger
+        let responder = self.responder, limits = self.limits, tracker = self.tracker, logger = self.logger, accessLog = self.accessLog
         try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
         ) { stream in
-            stream.eventLoop.makeCompletedFuture {
+            PushgateMetrics.http2Streams.increment()
+            return stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try stream.pipeline.syncOperations.addHandler(
-                    RequestHandler(responder: responder, limits: limits, isHTTP2: true, tracker: tracker, activity: activity, logger: logger))
+                    RequestHandler(responder: responder, limits: limits, isHTTP2: true, tracker: tracker, activity: activity, logger: logger,
+                                   accessLog: accessLog))
             }
         }
     }
+
+    /// Connections open now.
+    public var openConnections: Int { state.withLockedValue { $0.connections.count } }
 
     /// Registers a new connection; `false` when `server.max_connections` are open already.
     private func track(_ channel: any Channel) -> Bool {
@@ -171,7 +182,11 @@ public final class HTTPServer: Service, Sendable {
             state.connections[id] = channel
             return true
         }
-        guard admitted else { return false }
+        guard admitted else {
+            PushgateMetrics.connectionsRefused.increment()
+            return false
+        }
+        PushgateMetrics.connectionsAccepted.increment()
         channel.closeFuture.whenComplete { [state] _ in
             state.withLockedValue { _ = $0.connections.removeValue(forKey: id) }
         }

@@ -48,8 +48,14 @@ final class RequestHandler: ChannelInboundHandler {
     /// Whether this handler counts a request as in flight on its connection.
     private var active = false
 
+    /// Whether each request gets an access-log line at info (otherwise at debug).
+    private let accessLog: Bool
+    /// The current request's route label (`-` until it is matched) and when its head arrived.
+    private var current: (route: String, method: HTTPMethod, started: NIODeadline) = ("-", .GET, .now())
+
     init(responder: any HTTPResponder, limits: RequestLimits, isHTTP2: Bool, tracker: RequestTracker,
-         activity: ConnectionActivity, logger: Logger) {
+         activity: ConnectionActivity, logger: Logger, accessLog: Bool = true) {
+        self.accessLog = accessLog
         self.responder = responder
         self.activity = activity
         self.limits = limits
@@ -85,6 +91,7 @@ final class RequestHandler: ChannelInboundHandler {
     private func received(head: HTTPRequestHead, context: ChannelHandlerContext) {
         tracker.begin()
         setActive(true)
+        current = ("-", head.method, .now())
         let headerBytes = head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
         if headerBytes > limits.maxHeaderBytes {
             refuse(.headersTooLarge, context: context, version: head.version)
@@ -92,6 +99,7 @@ final class RequestHandler: ChannelInboundHandler {
         }
         // HEAD is GET without the body (RFC 9110 §9.3.2): routed as GET, the body left out below.
         let route = responder.match(method: head.method == .HEAD ? .GET : head.method, path: Self.path(of: head.uri))
+        current.route = route.label
         let declared = head.headers["Content-Length"].first.flatMap { Int($0) }
         if let declared, declared > route.bodyLimit {
             refuse(.payloadTooLarge(route.bodyLimit), context: context, version: head.version)
@@ -117,16 +125,12 @@ final class RequestHandler: ChannelInboundHandler {
         state = .responding
         let request = APIRequest(method: head.method == .HEAD ? .GET : head.method, path: Self.path(of: head.uri), headers: head.headers,
                                  body: body, canServerPush: isHTTP2 && head.method != .HEAD)
-        let started = NIODeadline.now()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.makeFutureWithTask {
             await route.respond(request)
         }.whenSuccess { response in
             let (handler, context) = loopBound.value
-            handler.logger.debug("request", metadata: [
-                "route": "\(route.label)", "status": "\(response.status.code)",
-                "ms": "\((NIODeadline.now() - started).nanoseconds / 1_000_000)",
-            ])
+            handler.finished(response)
             handler.write(response, version: head.version, keepAlive: head.isKeepAlive, context: context, bodiless: head.method == .HEAD)
         }
     }
@@ -135,7 +139,20 @@ final class RequestHandler: ChannelInboundHandler {
     private func refuse(_ error: APIError, context: ChannelHandlerContext, version: HTTPVersion) {
         timeout?.cancel()
         state = .discarding
-        write(error.response, version: version, keepAlive: false, context: context)
+        let response = error.response
+        finished(response)
+        write(response, version: version, keepAlive: false, context: context)
+    }
+
+    /// A request was answered: its metrics, and its access-log line — the route label (a row of
+    /// the route table, never the path: paths hold capability tokens), status, errno, duration.
+    private func finished(_ response: APIResponse) {
+        let nanoseconds = (NIODeadline.now() - current.started).nanoseconds
+        PushgateMetrics.requestFinished(route: current.route, status: response.status.code, errno: response.errno, nanoseconds: nanoseconds)
+        logger.log(level: accessLog ? .info : .debug, "request", metadata: [
+            "route": "\(current.route)", "method": "\(current.method.rawValue)", "status": "\(response.status.code)",
+            "errno": "\(response.errno.map(String.init) ?? "-")", "ms": "\(Double(nanoseconds / 10_000) / 100)",
+        ])
     }
 
     /// `counted`: whether this response ends a request the shutdown tracker counts (a stream's

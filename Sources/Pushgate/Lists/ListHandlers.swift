@@ -86,8 +86,10 @@ struct ListHandlers: Sendable {
         let subscriptions = registry.subscriptions(pushTokens: active.map(\.token))
         let recipients = active.compactMap { token, member in subscriptions[token].map { (subscription: $0, member: member) } }
         if let wait = fanOut.limiter.take(recipients.count, for: list.creatorKey, now: now) {
+            PushgateMetrics.rateLimited("list_fanout").increment()
             throw .fanOutRateExceeded(retryAfter: wait)
         }
+        PushgateMetrics.fanOutRecipients.record(recipients.count)
         let receipt = try await receipts.requested(request)
         let message = validated.message(body: request.body)
         // Each member's copy has its own id; with a receipt, one receipt per copy, naming it.

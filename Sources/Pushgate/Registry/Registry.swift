@@ -95,6 +95,8 @@ public final class Registry: Sendable {
         try await catchUpGate.withLock {
             let (covered, start) = feed.withLockedValue { ($0.covered >= ticket, $0.issued) }
             if covered { return }
+            let started = ContinuousClock.now
+            defer { PushgateMetrics.registryCatchUp.recordInterval(since: started) }
             var position = feed.withLockedValue { $0.position }
             while true {
                 let changes = try await shared.changes(after: position)
@@ -211,6 +213,9 @@ public final class Registry: Sendable {
         try await fresh { $0.list(pushToken: pushToken) }
     }
 
+    /// How many lists there are.
+    public var listCount: Int { index.withLockedValue { $0.lists.count } }
+
     /// How many lists a creator key has.
     public func listCount(creator: VAPIDPublicKey) -> Int {
         index.withLockedValue { $0.listCount(creator: creator) }
@@ -227,7 +232,9 @@ public final class Registry: Sendable {
     /// has (it read the entity as it is now, perhaps already changed again by another instance)
     /// must not be overwritten with this older state; one that has not will re-read it later.
     private func write<T: Sendable>(_ body: () async throws -> (T, apply: @Sendable (inout RegistryIndex) -> Void)) async throws -> T {
-        try await writes.withLock {
+        let started = ContinuousClock.now
+        defer { PushgateMetrics.registryWrite.recordInterval(since: started) }
+        return try await writes.withLock {
             guard let shared else {
                 let (value, apply) = try await body()
                 index.withLockedValue(apply)
