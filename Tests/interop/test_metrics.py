@@ -128,3 +128,28 @@ def test_json_logs_parse_line_by_line_with_an_access_line_per_request_and_no_tok
     text = metered.log.read_text()
     token = sub["endpoint"].rsplit("/", 1)[1]
     assert token not in text and sub["location"].rsplit("/", 1)[1] not in text
+
+
+def test_dashboard_and_alert_rules_name_only_metrics_that_exist(metered):
+    """deploy/grafana and deploy/prometheus are valid JSON / YAML, and every pushgate_* series they
+    query is one that /metrics exposes (after some traffic)."""
+    import re
+    from pathlib import Path
+
+    import yaml
+    root = Path(__file__).resolve().parents[2]
+    sub = metered.subscribe()
+    httpx.post(sub["endpoint"], headers={"TTL": "0"})
+    time.sleep(1.2)
+    families = {family.name for family in text_string_to_metric_families(httpx.get(f"http://127.0.0.1:{metered.metrics_port}/metrics").text)}
+    exposed = set()
+    for name in families:
+        exposed |= {name, f"{name}_total", f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    dashboard = json.loads((root / "deploy/grafana/pushgate-dashboard.json").read_text())
+    rules = yaml.safe_load((root / "deploy/prometheus/pushgate-alerts.yml").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    expressions += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    assert len(expressions) > 15
+    used = {name for expr in expressions for name in re.findall(r"pushgate_[a-z0-9_]+", expr)}
+    # Every fixed metric is exposed from the start (at zero), fan-outs and refusals included.
+    assert used <= exposed, used - exposed

@@ -31,6 +31,7 @@ struct MetricsSampler: Service {
     }
 
     func run() async throws {
+        PushgateMetrics.registerAll()
         var last = Totals()
         while true {
             last = sample(after: last)

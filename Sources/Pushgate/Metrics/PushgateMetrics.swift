@@ -38,6 +38,13 @@ enum PushgateMetrics {
 
     static let registryWrite = Timer(label: "pushgate_registry_write_duration_seconds")
     static let registryCatchUp = Timer(label: "pushgate_registry_catchup_duration_seconds")
+
+    /// Makes every fixed metric now, so each is exposed (at zero) from the first scrape and a
+    /// `rate()` over it works before its first event.
+    static func registerAll() {
+        _ = (connectionsAccepted, connectionsRefused, connectionsOpen, http2Streams, fanOutRecipients, registryWrite, registryCatchUp)
+        _ = rateLimited("list_fanout")
+    }
 }
 
 /// The per-route handles, made once per label set: a push must not pay a factory lookup.
