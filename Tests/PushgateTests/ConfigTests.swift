@@ -102,6 +102,16 @@ struct ConfigTests {
                     line: 5, message: "mix mqtt:// and mqtts://")
     }
 
+    @Test("metrics.listen, logging.format and logging.access_log are parsed; a bad format or address is reported at its line")
+    func metricsAndLogging() throws {
+        let config = try parse(Self.minimal + "\nlogging:\n  format: json\n  access_log: false\nmetrics:\n  listen: \"127.0.0.1:9464\"\n")
+        #expect(config.logging.format == .json && !config.logging.accessLog)
+        #expect(config.metrics.listen == HostAndPort(host: "127.0.0.1", port: 9464))
+        #expect(try parse(Self.minimal).metrics.listen == nil && parse(Self.minimal).logging.accessLog)
+        expectError(Self.minimal + "\nlogging:\n  format: xml\n", line: 9, message: "unknown log format 'xml'", hint: "text or json")
+        expectError(Self.minimal + "\nmetrics:\n  listen: \"9464\"\n", line: 9, message: "not host:port")
+    }
+
     @Test("values are parsed: IPv6 listen, mqtts default port, 3.1.1, public URL normalized")
     func values() throws {
         let config = try parse(Self.minimal
