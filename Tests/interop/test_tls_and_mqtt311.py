@@ -68,3 +68,76 @@ def test_mqtt311_broker_connection(pushgate_bin, tmp_path, broker):
         device.disconnect()
     finally:
         server.stop()
+
+
+def handshake(port: int, *options: str) -> subprocess.CompletedProcess:
+    """One TLS handshake with openssl s_client (its client side allows old versions here, so the
+    server's policy is what is tested)."""
+    return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "127.0.0.1",
+                           "-cipher", "DEFAULT@SECLEVEL=0", *options],
+                          input=b"", capture_output=True, timeout=20)
+
+
+def test_tls_1_2_minimum(pushgate_bin, tmp_path, broker):
+    """TLS 1.0 and 1.1 are refused; 1.2 and 1.3 are accepted."""
+    make_certificates(tmp_path)
+    server = Server(pushgate_bin, tmp_path, broker, tls=(tmp_path / "server.pem", tmp_path / "server.key"),
+                    verify=ssl.create_default_context(cafile=str(tmp_path / "ca.pem")))
+    try:
+        for version in ("-tls1", "-tls1_1"):
+            refused = handshake(server.port, version)
+            assert refused.returncode != 0 and b"alert protocol version" in refused.stderr, version
+            assert b"no peer certificate available" in refused.stdout, version
+        for version, name in (("-tls1_2", b"TLSv1.2"), ("-tls1_3", b"TLSv1.3")):
+            accepted = handshake(server.port, version)
+            assert accepted.returncode == 0 and name in accepted.stdout, version
+    finally:
+        server.stop()
+
+
+def test_certificate_reloaded_on_sighup_while_an_old_connection_survives(pushgate_bin, tmp_path, broker):
+    """A renewed certificate at the same paths + SIGHUP: new connections get it; a connection
+    opened before keeps working."""
+    import signal
+    make_certificates(tmp_path)
+    context = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
+    server = Server(pushgate_bin, tmp_path, broker, tls=(tmp_path / "server.pem", tmp_path / "server.key"), verify=context)
+    try:
+        def serial() -> bytes:
+            out = handshake(server.port, "-showcerts").stdout
+            pem = out[out.index(b"-----BEGIN CERTIFICATE-----"):out.index(b"-----END CERTIFICATE-----") + 25]
+            return subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem, capture_output=True, check=True).stdout
+        before = serial()
+        old = httpx.Client(http2=True, verify=context)
+        assert old.get(f"{server.url}/healthz").status_code == 200
+        # Renew: a new key and certificate from the same CA, written over the old files.
+        folder = tmp_path / "renewed"
+        folder.mkdir()
+        subprocess.run(["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1",
+                        "-keyout", str(tmp_path / "server.key"), "-out", str(folder / "server.csr")], check=True, capture_output=True)
+        subprocess.run(["openssl", "x509", "-req", "-in", str(folder / "server.csr"), "-CA", str(tmp_path / "ca.pem"),
+                        "-CAkey", str(tmp_path / "ca.key"), "-CAcreateserial", "-days", "2", "-extfile", str(tmp_path / "san.ext"),
+                        "-out", str(tmp_path / "server.pem")], check=True, capture_output=True)
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while serial() == before and time.time() < deadline:
+            time.sleep(0.1)
+        assert serial() != before, "new connections get the renewed certificate"
+        assert "TLS certificate reloaded" in server.log.read_text()
+        assert old.get(f"{server.url}/healthz").status_code == 200, "the connection opened before still works"
+        old.close()
+        with httpx.Client(verify=context) as fresh:
+            assert fresh.get(f"{server.url}/healthz").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_cleartext_public_url_warns_unless_allowed(pushgate_bin, tmp_path, broker):
+    warned = Server(pushgate_bin, tmp_path, broker)
+    allowed = Server(pushgate_bin, tmp_path, broker, server_extra="  allow_cleartext: true\n")
+    try:
+        assert "server.public_url is http://" in warned.log.read_text()
+        assert "server.public_url is http://" not in allowed.log.read_text()
+    finally:
+        warned.stop()
+        allowed.stop()

@@ -3,16 +3,18 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Re-reads the config file on SIGHUP and swaps in its broadcast routes (`routes:`), without
-/// touching connections.
+/// Re-reads the config file on SIGHUP and swaps in its broadcast routes (`routes:`) and the TLS
+/// certificate and key (the same paths, new contents: a renewed certificate), without touching
+/// connections.
 ///
-/// Only routes reload: changes to the other sections (listen address, broker, storage, limits)
-/// take effect on restart. A file that no longer validates is logged with its
-/// `file:line:column` error and changes nothing.
+/// Changes to the other sections (listen address, broker, storage, limits) take effect on
+/// restart. A file that no longer validates, or a certificate that does not load, is logged
+/// with its error and changes nothing.
 struct ConfigReloader: Service, CustomStringConvertible {
     let path: String
     let secret: [UInt8]
     let api: PushgateAPI
+    let server: HTTPServer?
     let logger: Logger
 
     /// What ServiceLifecycle logs for this service: never the secret it holds.
@@ -40,6 +42,14 @@ struct ConfigReloader: Service, CustomStringConvertible {
         } catch {
             logger.error("config: reload refused, routes unchanged", metadata: ["error": "\(error)"])
             return
+        }
+        if let tls = config.server.tls, let server {
+            do {
+                try server.reloadTLS(tls)
+                logger.notice("config: TLS certificate reloaded", metadata: ["certificate": "\(tls.certificate)"])
+            } catch {
+                logger.error("config: TLS certificate not reloaded; still serving the previous one", metadata: ["error": "\(error)"])
+            }
         }
         let before = Set(api.broadcastTable.entries.map(\.route.name))
         let table = BroadcastTable(config.broadcasts, secret: secret)

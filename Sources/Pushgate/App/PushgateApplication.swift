@@ -75,6 +75,9 @@ public struct PushgateApplication: Sendable {
             throw StartupError("cannot listen on \(config.server.listen): the address is already in use",
                                hint: "is another Pushgate running? (its broker session is untouched) Stop it, or change server.listen")
         }
+        if config.server.publicURL.hasPrefix("http://"), !config.server.allowCleartext {
+            logger.warning("http: server.public_url is http://: push and subscription URLs are capabilities and travel in the clear; serve HTTPS (server.tls, or TLS at a proxy in front with an https:// public_url), or set server.allow_cleartext: true for a private network or development")
+        }
         logger.info("http: listening", metadata: [
             "address": "\(address)", "public_url": "\(config.server.publicURL)",
             "protocols": "\(config.server.tls == nil ? "HTTP/1.1, h2c" : "h2, http/1.1 over TLS")",
@@ -97,7 +100,7 @@ public struct PushgateApplication: Sendable {
                                        HeldMessageResender(delivery: delivery), receipts, purger]
         if registry.isShared { services.append(RegistryChangeFollower(registry: registry, logger: logger)) }
         if let configPath {
-            services.append(ConfigReloader(path: configPath, secret: secret, api: api, logger: logger))
+            services.append(ConfigReloader(path: configPath, secret: secret, api: api, server: server, logger: logger))
         }
         services.append(server)
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },

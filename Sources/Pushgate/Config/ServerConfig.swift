@@ -7,6 +7,9 @@ public struct ServerConfig: Sendable, Decodable {
     public var publicURL: String
     /// `tls`: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of cleartext.
     public var tls: TLSFiles?
+    /// `allow_cleartext`: an `http://` public URL without a warning at start (a private network,
+    /// development).
+    public var allowCleartext = false
     /// `max_concurrent_streams`: HTTP/2 streams one connection may have open.
     public var maxConcurrentStreams = Defaults.maxConcurrentStreams
     /// `max_header_bytes`: the most header bytes a request may carry (431 above).
@@ -76,6 +79,7 @@ public struct ServerConfig: Sendable, Decodable {
         case idleTimeoutSeconds = "idle_timeout_seconds"
         case requestTimeoutSeconds = "request_timeout_seconds"
         case maxConnections = "max_connections"
+        case allowCleartext = "allow_cleartext"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -112,5 +116,6 @@ public struct ServerConfig: Sendable, Decodable {
         }
         let host = url.host.contains(":") ? "[\(url.host)]" : url.host
         self.publicURL = "\(url.scheme)://\(host.lowercased())\(url.port.map { ":\($0)" } ?? "")"
+        allowCleartext = try container.decodeIfPresent(Bool.self, forKey: .allowCleartext) ?? false
     }
 }

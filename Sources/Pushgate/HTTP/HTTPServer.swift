@@ -37,17 +37,36 @@ public final class HTTPServer: Service, Sendable {
         self.group = group ?? MultiThreadedEventLoopGroup.singleton
     }
 
+    /// The TLS context new connections get; replaced by ``reloadTLS()`` (connections already
+    /// open keep the one they started with).
+    private let tlsContext = NIOLockedValueBox<NIOSSLContext?>(nil)
+
+    /// The server's TLS context from its PEM files: TLS 1.2 at least (1.0 and 1.1 are refused),
+    /// ALPN `h2` then `http/1.1`.
+    static func makeTLSContext(_ tls: ServerConfig.TLSFiles) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKey, format: .pem))
+        )
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.applicationProtocols = ["h2", "http/1.1"]
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    /// Re-reads the certificate and key (SIGHUP): new connections are served with them, open
+    /// ones keep theirs. Throws, changing nothing, when the files do not load.
+    public func reloadTLS(_ tls: ServerConfig.TLSFiles) throws {
+        guard tlsContext.withLockedValue({ $0 }) != nil else { return }
+        let context = try Self.makeTLSContext(tls)
+        tlsContext.withLockedValue { $0 = context }
+    }
+
     /// Binds and starts accepting; returns the bound address (useful with port 0).
     @discardableResult
     public func start() async throws -> SocketAddress {
-        let sslContext: NIOSSLContext? = try config.tls.map { tls in
-            var configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKey, format: .pem))
-            )
-            configuration.applicationProtocols = ["h2", "http/1.1"]
-            return try NIOSSLContext(configuration: configuration)
-        }
+        let context = try config.tls.map(Self.makeTLSContext)
+        tlsContext.withLockedValue { $0 = context }
+        let tlsContext = self.tlsContext
         let logger = self.logger
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -63,7 +82,7 @@ public final class HTTPServer: Service, Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try initialize(channel, sslContext: sslContext)
+                    try initialize(channel, sslContext: tlsContext.withLockedValue { $0 })
                 }
             }
             .bind(host: config.listen.host, port: config.listen.port)
