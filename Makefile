@@ -1,4 +1,4 @@
-.PHONY: run test bench build clean
+.PHONY: run test bench build install clean
 
 # Pushgate on config.yaml with a local mosquitto (installs what is missing, builds release).
 run:
@@ -14,6 +14,11 @@ bench:
 
 build:
 	swift build
+
+# The release binary (static Swift stdlib), systemd unit, /etc/pushgate/pushgate.yaml (once), docs.
+# PREFIX=/usr/local by default; DESTDIR stages instead of installing.
+install:
+	scripts/install.sh
 
 clean:
 	rm -rf .build .venv .run

@@ -53,6 +53,34 @@ public final class HTTPServer: Service, Sendable {
         return try NIOSSLContext(configuration: configuration)
     }
 
+    /// Loads the certificate and key as ``start()`` would (BoringSSL refuses a key that does not
+    /// belong to the certificate), for `check-config`.
+    public static func checkTLS(_ tls: ServerConfig.TLSFiles) throws {
+        let chain: [NIOSSLCertificate]
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(tls.certificate)
+        } catch {
+            throw TLSFilesProblem("the certificate \(tls.certificate) does not load as PEM (\(error))")
+        }
+        guard !chain.isEmpty else { throw TLSFilesProblem("\(tls.certificate) holds no certificate") }
+        do {
+            _ = try NIOSSLPrivateKey(file: tls.privateKey, format: .pem)
+        } catch {
+            throw TLSFilesProblem("the private key \(tls.privateKey) does not load as PEM (\(error))")
+        }
+        do {
+            _ = try makeTLSContext(tls)
+        } catch {
+            throw TLSFilesProblem("the private key \(tls.privateKey) does not belong to the certificate \(tls.certificate) (\(error))")
+        }
+    }
+
+    /// The TLS files do not make a usable pair.
+    struct TLSFilesProblem: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
     /// Re-reads the certificate and key (SIGHUP): new connections are served with them, open
     /// ones keep theirs. Throws, changing nothing, when the files do not load.
     public func reloadTLS(_ tls: ServerConfig.TLSFiles) throws {
