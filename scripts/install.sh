@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make install`: the release binary (Swift standard library linked in statically, so the host
-# needs no Swift toolchain), the systemd unit, an example config (never overwriting one), the
+# needs no Swift toolchain; it needs libmosquitto1, libssl3 and zlib1g), the systemd unit, an example config (never overwriting one), the
 # docs, and a `pushgate` system user. DESTDIR stages everything under a folder instead (packaging,
 # tests); PREFIX defaults to /usr/local.
 #   sudo make install && sudo systemctl enable --now pushgate
@@ -9,11 +9,17 @@ cd "$(dirname "$0")/.."
 prefix=${PREFIX:-/usr/local}
 dest=${DESTDIR:-}
 
-scripts/install-deps.sh
-swift build -c release --product pushgate --static-swift-stdlib
-bin="$(swift build -c release --static-swift-stdlib --show-bin-path)/pushgate"
+if [ -n "${PUSHGATE_BIN:-}" ]; then
+  bin=$PUSHGATE_BIN            # a binary built already (the tests stage their debug build)
+else
+  scripts/install-deps.sh
+  swift build -c release --product pushgate --static-swift-stdlib
+  bin="$(swift build -c release --static-swift-stdlib --show-bin-path)/pushgate"
+fi
 
+# Stripped: the symbols the release build keeps for debugging are most of its size.
 install -D -m 0755 "$bin" "$dest$prefix/bin/pushgate"
+strip "$dest$prefix/bin/pushgate" 2>/dev/null || true
 sed "s|/usr/local|$prefix|g" deploy/systemd/pushgate.service | install -D -m 0644 /dev/stdin "$dest/etc/systemd/system/pushgate.service"
 if [ ! -e "$dest/etc/pushgate/pushgate.yaml" ]; then
   install -D -m 0640 deploy/pushgate.yaml "$dest/etc/pushgate/pushgate.yaml"

@@ -196,7 +196,7 @@ public final class MQTTDelivery: PushDelivery {
         guard remaining > 0 else { return }
         let message = held.message
         var properties = Self.properties(id: message.id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: remaining)
-        properties.responseTopic = topics.ackTopic(held.topicID)
+        properties.responseTopic = topics.ackTopic(held.topicID, set: held.setTopicID)
         if let key = held.encryptedKey { properties.userProperties.append(.init("encrypted-key", key)) }
         do throws(DeliveryError) {
             try await publish(topic: topics.messageTopic(held.topicID, set: held.setTopicID, urgency: message.urgency), message.body,
@@ -233,7 +233,7 @@ public final class MQTTDelivery: PushDelivery {
 
     private func properties(_ message: PushMessage, expiry: Int, to subscription: Subscription, encryptedKey: String?) -> MQTTProperties {
         var properties = Self.properties(id: message.id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: expiry)
-        properties.responseTopic = topics.ackTopic(subscription.topicID)
+        properties.responseTopic = topics.ackTopic(subscription.topicID, set: subscription.set?.topicID)
         if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
         return properties
     }
