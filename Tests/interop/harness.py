@@ -68,12 +68,13 @@ def wait_for_port(port: int, timeout: float = 10) -> None:
 class Broker:
     """mosquitto on a free port; restartable on the same port."""
 
-    def __init__(self, directory: Path, extra: str = ""):
+    def __init__(self, directory: Path, extra: str = "", anonymous: bool = True):
+        """`anonymous=False`: logins only (give `password_file` and `acl_file` in `extra`)."""
         self.port = free_port()
         self.conf = directory / f"mosquitto-{self.port}.conf"
         self.log = directory / f"mosquitto-{self.port}.log"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 65535\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous {'true' if anonymous else 'false'}\nmax_inflight_messages 65535\n"
             f"max_queued_messages 1000000\npersistence false\n{extra}\n")
         self.process = None
         self.start()
@@ -94,6 +95,10 @@ class Broker:
 
     def resume(self):
         self.process.send_signal(signal.SIGCONT)
+
+    def reload(self):
+        """SIGHUP: mosquitto re-reads its password and ACL files."""
+        self.process.send_signal(signal.SIGHUP)
 
 
 class Server:
@@ -201,7 +206,8 @@ logging:
 class Device:
     """A device: its own Web Push keys, and an MQTT 5 client subscribed to its mqtt_topic."""
 
-    def __init__(self, broker: Broker, topic: str, client_id: str | None = None, persistent: bool = False):
+    def __init__(self, broker: Broker, topic: str, client_id: str | None = None, persistent: bool = False,
+                 username: str | None = None, password: str | None = None):
         self.private_key = ec.generate_private_key(ec.SECP256R1())
         self.auth = os.urandom(16)
         public = self.private_key.public_key().public_bytes(serialization.Encoding.X962,
@@ -211,6 +217,7 @@ class Device:
         self.topic = topic
         self.client_id = client_id or f"device-{os.urandom(4).hex()}"
         self.persistent = persistent
+        self.username, self.password = username, password
         self.messages = []
         self.lock = threading.Lock()
         self.client = None
@@ -220,6 +227,8 @@ class Device:
 
     def connect(self, subscribe: bool = True):
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5)
+        if self.username:
+            self.client.username_pw_set(self.username, self.password)
         subscribed = threading.Event()
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *args: subscribed.set()

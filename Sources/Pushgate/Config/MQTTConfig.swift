@@ -71,7 +71,7 @@ public struct MQTTConfig: Sendable, Decodable {
     /// `tls`: CA and client certificate files for `mqtts://`.
     public var tls: TLSFiles?
     /// `ack_share_group`: the MQTT shared-subscription group every instance reads device
-    /// acknowledgements through (`$share/<group>/<prefix>/ack/+`), so each is handled once across
+    /// acknowledgements through (`$share/<group>/<prefix>/ack/#`), so each is handled once across
     /// the cluster; empty: a plain subscription (for a broker without shared subscriptions).
     public var ackShareGroup: String = "pushgate"
     /// `topic_prefix`: the first topic level of everything Pushgate publishes.
