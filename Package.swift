@@ -99,6 +99,8 @@ let package = Package(
                 "Pushgate",
                 "WebPush",
                 "WebPushClient",
+                "MQTTBridge",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

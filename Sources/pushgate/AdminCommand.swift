@@ -7,7 +7,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Administer the registry of an installation (the one in the config's storage section).",
-        subcommands: [CreateSubscriptions.self, Stats.self]
+        subcommands: [CreateSubscriptions.self, Stats.self, List.self, Inspect.self, Delete.self]
     )
 
     /// `pushgate admin create-subscriptions`: many subscriptions in one durable write.

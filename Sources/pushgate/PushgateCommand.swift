@@ -8,6 +8,6 @@ struct PushgateCommand: AsyncParsableCommand {
         commandName: "pushgate",
         abstract: "A Web Push service (RFC 8030, VAPID, aes128gcm) that delivers through an MQTT broker.",
         version: PushgateVersion.current,
-        subcommands: [ServeCommand.self, CheckConfigCommand.self, RoutesCommand.self, AdminCommand.self, MigrateCommand.self, VAPIDCommand.self, SendCommand.self]
+        subcommands: [ServeCommand.self, CheckConfigCommand.self, RoutesCommand.self, AdminCommand.self, MigrateCommand.self, BackupCommand.self, RestoreCommand.self, VAPIDCommand.self, SendCommand.self]
     )
 }

@@ -482,6 +482,56 @@ public final class SQLiteRegistryStore: RegistryStore {
         return (subscriptions, requests, receipts)
     }
 
+    // MARK: Backup and restore
+
+    /// Writes a consistent copy of the database to `destination` (`VACUUM INTO`): online, beside
+    /// a running server, and compact. Refuses an existing destination.
+    public static func backup(path: String, to destination: String, logger: Logger = Logger(label: "pushgate.store")) async throws {
+        guard !FileManager.default.fileExists(atPath: destination) else { throw BackupProblem("\(destination) exists already; choose a new file") }
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        do {
+            try await connection.query("VACUUM INTO ?", [.text(destination)]) { _ in }
+            try await connection.close()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// Replaces the database at `path` with the backup `source`, after checking the backup is
+    /// a registry this Pushgate can open and passes SQLite's integrity check. Refuses while a
+    /// server has `path` open (its lock), so a running instance never has its file swapped.
+    public static func restore(from source: String, to path: String, logger: Logger = Logger(label: "pushgate.store")) async throws {
+        let backup = try await SQLiteConnection.open(storage: .file(path: source), logger: logger)
+        let checks = NIOLockedValueBox<(version: Int?, integrity: String?)>((nil, nil))
+        do {
+            try await backup.query("PRAGMA user_version", []) { row in checks.withLockedValue { $0.version = row.column("user_version")?.integer } }
+            try await backup.query("PRAGMA integrity_check", []) { row in checks.withLockedValue { $0.integrity = row.columns.first?.data.string } }
+            try await backup.close()
+        } catch {
+            try? await backup.close()
+            throw BackupProblem("\(source) is not a readable SQLite database (\(error))")
+        }
+        let (version, integrity) = checks.withLockedValue { $0 }
+        guard let version, version > 0 else { throw BackupProblem("\(source) is not a Pushgate registry (no schema version)") }
+        guard version <= schemaVersion else { throw NewerSchema(found: version) }
+        guard integrity == "ok" else { throw BackupProblem("\(source) fails SQLite's integrity check: \(integrity ?? "no answer")") }
+        // Holding the lock (a server would have it) while the file is swapped.
+        let lock = FileManager.default.fileExists(atPath: path) ? try await lockFile(path) : -1
+        defer { if lock >= 0 { Glibc.close(lock) } }
+        let staged = path + ".restoring"
+        try? FileManager.default.removeItem(atPath: staged)
+        try FileManager.default.copyItem(atPath: source, toPath: staged)
+        for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        guard rename(staged, path) == 0 else { throw IOError(errnoCode: errno, reason: "rename \(staged) to \(path)") }
+    }
+
+    /// A backup or restore that cannot be done.
+    public struct BackupProblem: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
     // MARK: Secret
 
     public func installationSecret() async throws -> [UInt8] {
