@@ -272,6 +272,8 @@ extension MQTTBridge {
         /// The broker said another client took the session over (set by the disconnect callback,
         /// read once by the network loop).
         let takenOver = Locked(false)
+        /// When a failed connect attempt was last logged.
+        let lastConnectFailureReport = Locked<ContinuousClock.Instant?>(nil)
         /// When the current connection was accepted.
         let connectedAt = Locked<ContinuousClock.Instant?>(nil)
         /// The broker node of the current or last attempt.

@@ -1,5 +1,6 @@
 import CMosquitto
 import Foundation
+import Logging
 
 extension MQTTBridge.Core {
     /// The network thread: connect, run libmosquitto's loop until the connection ends, clean up,
@@ -42,6 +43,7 @@ extension MQTTBridge.Core {
                 } else {
                     reason = "cannot connect to \(broker): \(Mosquitto.errorText(connectRC))"
                     if connectRC == MOSQ_ERR_ERRNO.rawValue { reason += " (\(String(cString: strerror(errno))))" }
+                    reportConnectFailure(reason)
                 }
             } else {
                 reason = "invalid client settings: \(Mosquitto.errorText(rc))"
@@ -79,6 +81,29 @@ extension MQTTBridge.Core {
             backOff(attempt: &attempt)
         }
         connection.withLock { $0.threadExited() }
+    }
+
+    /// What to do about a refused CONNECT, for the reasons an operator can fix.
+    static func refusalHint(_ code: Int32, v5: Bool) -> String? {
+        switch (v5, code) {
+        case (true, 0x86), (false, 4): "the broker refused the user name or password: set mqtt.username and mqtt.password_file (or password_env)"
+        case (true, 0x87), (false, 5): "the broker does not authorize this client: check mqtt.username and the broker's ACL for it"
+        case (true, 0x85), (false, 2): "the broker refused the client id: set mqtt.client_id to one it accepts"
+        case (true, 0x84), (false, 1): "the broker does not speak this MQTT version: set mqtt.protocol_version"
+        default: nil
+        }
+    }
+
+    /// A failed connect attempt is logged at most every 30 s (retries go on quietly between),
+    /// so a broker that is down shows in the log without flooding it.
+    private func reportConnectFailure(_ reason: String) {
+        let now = ContinuousClock.now
+        let due = lastConnectFailureReport.withLock { last in
+            guard last.map({ now - $0 >= .seconds(30) }) ?? true else { return false }
+            last = now
+            return true
+        }
+        if due { logger.warning("cannot reach the MQTT broker; retrying", metadata: ["reason": "\(reason)"]) }
     }
 
     /// A connection the broker closes sooner than this after accepting it counts as short-lived.
@@ -161,7 +186,9 @@ extension MQTTBridge.Core {
         guard rc == 0 else {
             // MQTT 5 reason codes (0x80+) and MQTT 3.1.1 CONNACK codes (1-5) have different texts.
             let text = configuration.protocolVersion == .v5 ? Mosquitto.reasonText(rc) : String(cString: mosquitto_connack_string(rc))
-            logger.warning("broker refused the connection", metadata: ["reason": "\(text)"])
+            var metadata: Logger.Metadata = ["reason": "\(text)", "broker": "\(currentBroker.withLock { $0 })"]
+            if let hint = Self.refusalHint(rc, v5: configuration.protocolVersion == .v5) { metadata["hint"] = "\(hint)" }
+            logger.warning("broker refused the connection", metadata: metadata)
             connectionEnded(reason: "connection refused: \(text)")
             return
         }

@@ -37,6 +37,13 @@ def test_devices_are_confined_to_their_own_set(pushgate_bin, tmp_path):
     broker = Broker(tmp_path, extra=f"password_file {passwords}\nacl_file {acl}\n", anonymous=False)
     (tmp_path / "mqtt-password").write_text("pushgate-secret\n")
     server = Server(pushgate_bin, tmp_path, broker, extra="")
+    # Without a login the broker refuses it, and the log says what to set.
+    deadline = time.time() + 5
+    while "refused the connection" not in server.log.read_text() and time.time() < deadline:
+        time.sleep(0.05)
+    refusal = server.log.read_text()
+    assert "refused the connection" in refusal and "hint" in refusal and "mqtt.username" in refusal
+    assert httpx.get(f"{server.url}/readyz").status_code == 503
     server.restart_with_mqtt(f'username: "pushgate"\n  password_file: "{tmp_path / "mqtt-password"}"')
     try:
         a, b = server.subscribe(), server.subscribe()
