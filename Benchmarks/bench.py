@@ -115,6 +115,8 @@ logging:
   level: "warning"
 lists:
   max_deliveries_per_second_per_key: 10000000
+rate_limits:
+  pushes_per_subscription: off
 routes:
   - name: bench-fleet
     topic: "fleet/bench"

@@ -95,6 +95,9 @@ storage:
   {storage}
 logging:
   level: "warning"
+rate_limits:
+  pushes_per_subscription: off
+  subscribes_per_address: off
 """)
             process = self.processes.start([self.args.pushgate, "serve", "--config", str(config)],
                                            stdout=open(self.work / f"pushgate-{port}.log", "ab"), stderr=subprocess.STDOUT)

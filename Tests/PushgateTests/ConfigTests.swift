@@ -112,6 +112,17 @@ struct ConfigTests {
         expectError(Self.minimal + "\nmetrics:\n  listen: \"9464\"\n", line: 9, message: "not host:port")
     }
 
+    @Test("rate_limits: defaults on, a limit given or switched off; bad values reported at their line")
+    func rateLimits() throws {
+        #expect(try parse(Self.minimal).rateLimits.pushesPerSubscription == .init(perSecond: 50, burst: 500))
+        let config = try parse(Self.minimal + "\nrate_limits:\n  pushes_per_subscription: off\n  subscribes_per_address: {per_second: 0.5, burst: 3}\n")
+        #expect(config.rateLimits.pushesPerSubscription == nil)
+        #expect(config.rateLimits.subscribesPerAddress == .init(perSecond: 0.5, burst: 3))
+        expectError(Self.minimal + "\nrate_limits:\n  subscribes_per_token: {per_second: 0, burst: 3}\n", line: 9,
+                    message: "'per_second' must be above 0", hint: "off")
+        expectError(Self.minimal + "\nrate_limits:\n  pushes_per_subscription: sometimes\n", line: 9, message: "is 'sometimes'")
+    }
+
     @Test("values are parsed: IPv6 listen, mqtts default port, 3.1.1, public URL normalized")
     func values() throws {
         let config = try parse(Self.minimal

@@ -123,6 +123,20 @@ public struct APIError: Error, Sendable {
     static let storageUnavailable = APIError(.serviceUnavailable, errno: 133, "the registry could not be written; nothing changed",
                                              headers: retryAfter())
     static let shuttingDown = APIError(.serviceUnavailable, errno: 134, "shutting down", headers: retryAfter())
+    static func pushRateExceeded(retryAfter seconds: Int) -> APIError {
+        APIError(.tooManyRequests, errno: 128, "too many pushes to this subscription (rate_limits.pushes_per_subscription)",
+                 headers: retryAfter(seconds))
+    }
+    static func subscribeRateExceeded(retryAfter seconds: Int, perToken: Bool) -> APIError {
+        APIError(.tooManyRequests, errno: perToken ? 115 : 114,
+                 perToken ? "too many subscribes with this token (rate_limits.subscribes_per_token)"
+                          : "too many subscribes from this address (rate_limits.subscribes_per_address)",
+                 headers: retryAfter(seconds))
+    }
+    static func vapidFailuresExceeded(retryAfter seconds: Int) -> APIError {
+        APIError(.tooManyRequests, errno: 116, "too many failed VAPID verifications from this address (rate_limits.failed_vapid_per_address)",
+                 headers: retryAfter(seconds))
+    }
     static let registryUnreachable = APIError(.serviceUnavailable, errno: 135,
         "the shared registry (PostgreSQL) could not be read to find this resource", headers: retryAfter())
 

@@ -15,15 +15,19 @@ public struct APIRequest: Sendable {
     public var body: ByteBuffer
     /// Whether the transport can answer with HTTP/2 server push (``APIResponse/serverPush``).
     public var canServerPush: Bool
+    /// The client's IP address (the peer of the TCP connection; behind a load balancer, the
+    /// balancer's), for the per-address rate limits; `nil` when unknown.
+    public var remoteAddress: String?
 
     /// Creates a request.
     public init(method: HTTPMethod, path: String, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer(),
-                canServerPush: Bool = false) {
+                canServerPush: Bool = false, remoteAddress: String? = nil) {
         self.method = method
         self.path = path
         self.headers = headers
         self.body = body
         self.canServerPush = canServerPush
+        self.remoteAddress = remoteAddress
     }
 
     /// The media type of `Content-Type`, lowercased, without parameters.

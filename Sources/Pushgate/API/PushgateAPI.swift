@@ -21,7 +21,8 @@ public final class PushgateAPI: Sendable {
     public init(settings: ServiceSettings, registry: Registry, delivery: any PushDelivery, receipts center: ReceiptCenter,
                 broadcasts: BroadcastTable = BroadcastTable(), verifier: VAPIDVerifier? = nil, logger: Logger = Logger(label: "pushgate.api"),
                 clock: @escaping @Sendable () -> Date = { Date() }) {
-        let policy = PushPolicy(settings: settings, verifier: verifier ?? VAPIDVerifier(origin: settings.publicURL), clock: clock)
+        let policy = PushPolicy(settings: settings, verifier: verifier ?? VAPIDVerifier(origin: settings.publicURL), clock: clock,
+                                limits: RateLimiters(settings.rateLimits))
         self.verifier = policy.verifier
         let urls = ResourceURLs(base: settings.publicURL)
         let receipts = ReceiptHandlers(policy: policy, center: center, urls: urls, logger: logger)

@@ -12,10 +12,13 @@ public struct ServiceSettings: Sendable {
     public var subscribeTokens: [String]
     /// `lists`: multi-device list limits.
     public var lists: ListsConfig
+    /// `rate_limits`.
+    public var rateLimits = RateLimitsConfig()
 
     /// Settings from a loaded config.
     public init(_ config: PushgateConfig) {
         self.init(publicURL: config.server.publicURL, limits: config.limits, access: config.access, lists: config.lists)
+        rateLimits = config.rateLimits
     }
 
     /// Settings section by section; the defaults are the config file's.

@@ -15,6 +15,8 @@ public struct PushgateConfig: Sendable, Decodable {
     public var logging: LoggingConfig
     /// `metrics`: the Prometheus listener.
     public var metrics: MetricsConfig
+    /// `rate_limits`: token buckets per subscription, client address, bearer token.
+    public var rateLimits: RateLimitsConfig
     /// `access`: subscribe tokens, VAPID for all.
     public var access: AccessConfig
     /// `lists`: multi-device list limits.
@@ -28,6 +30,7 @@ public struct PushgateConfig: Sendable, Decodable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case server, mqtt, storage, limits, logging, metrics, access, lists, receipts, routes
+        case rateLimits = "rate_limits"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -39,6 +42,7 @@ public struct PushgateConfig: Sendable, Decodable {
         limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? LimitsConfig()
         logging = try container.decodeIfPresent(LoggingConfig.self, forKey: .logging) ?? LoggingConfig()
         metrics = try container.decodeIfPresent(MetricsConfig.self, forKey: .metrics) ?? MetricsConfig()
+        rateLimits = try container.decodeIfPresent(RateLimitsConfig.self, forKey: .rateLimits) ?? RateLimitsConfig()
         access = try container.decodeIfPresent(AccessConfig.self, forKey: .access) ?? AccessConfig()
         lists = try container.decodeIfPresent(ListsConfig.self, forKey: .lists) ?? ListsConfig()
         receipts = try container.decodeIfPresent(ReceiptsConfig.self, forKey: .receipts) ?? ReceiptsConfig()

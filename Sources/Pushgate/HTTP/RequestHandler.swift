@@ -123,8 +123,10 @@ final class RequestHandler: ChannelInboundHandler {
     private func dispatch(head: HTTPRequestHead, route: MatchedRoute, body: ByteBuffer, context: ChannelHandlerContext) {
         timeout?.cancel()
         state = .responding
+        // An HTTP/2 stream's channel has no address of its own: the connection's is the client's.
+        let peer = context.channel.parent?.remoteAddress ?? context.channel.remoteAddress
         let request = APIRequest(method: head.method == .HEAD ? .GET : head.method, path: Self.path(of: head.uri), headers: head.headers,
-                                 body: body, canServerPush: isHTTP2 && head.method != .HEAD)
+                                 body: body, canServerPush: isHTTP2 && head.method != .HEAD, remoteAddress: peer?.ipAddress)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.makeFutureWithTask {
             await route.respond(request)

@@ -16,7 +16,8 @@ struct PushHandlers: Sendable {
     // MARK: Subscribe
 
     func subscribe(_ request: APIRequest) async throws(APIError) -> APIResponse {
-        try checkSubscribeToken(request)
+        let token = try checkSubscribeToken(request)
+        try policy.limits.admitSubscribe(from: request.remoteAddress, token: token)
         let restrictionKey = try Self.restrictionKey(request)
         let requestedSet = try requestedSet(request)
         let now = policy.now
@@ -47,14 +48,17 @@ struct PushHandlers: Sendable {
     }
 
     /// With `access.subscribe_tokens` set, `Authorization: Bearer <one of them>`.
-    private func checkSubscribeToken(_ request: APIRequest) throws(APIError) {
+    /// The bearer token a subscribe presented, checked against `access.subscribe_tokens` (`nil`
+    /// when none are configured).
+    private func checkSubscribeToken(_ request: APIRequest) throws(APIError) -> Substring? {
         let tokens = policy.settings.subscribeTokens
-        guard !tokens.isEmpty else { return }
+        guard !tokens.isEmpty else { return nil }
         let presented = request.headers["Authorization"].first.flatMap { value -> Substring? in
             let parts = value.split(separator: " ", maxSplits: 1)
             return parts.count == 2 && parts[0].lowercased() == "bearer" ? parts[1].trimmingOWS() : nil
         }
         guard let presented, tokens.contains(where: { $0 == presented }) else { throw .subscribeUnauthorized }
+        return presented
     }
 
     /// The subscribe options body (`application/webpush-options+json`, V-01..V-03): unknown
@@ -127,6 +131,7 @@ struct PushHandlers: Sendable {
         case .deleted: throw .gone
         case .unknown: throw .notFound
         }
+        try policy.limits.admitPush(to: token)
         let validated = try policy.validate(request, restrictionKey: subscription.restrictionKey)
         let receipt = try await receipts.requested(request)
         let message = validated.message(body: request.body)

@@ -9,6 +9,8 @@ struct PushPolicy: Sendable {
     let settings: ServiceSettings
     let verifier: VAPIDVerifier
     let clock: @Sendable () -> Date
+    /// The `rate_limits` buckets.
+    let limits: RateLimiters
 
     /// A request that passed every check.
     struct Validated {
@@ -59,11 +61,13 @@ struct PushPolicy: Sendable {
         let required = required || restrictionKey != nil || settings.requireVAPID
         guard required || hasVAPID else { return nil }
         let verified: VAPIDVerifier.Verified
+        if hasVAPID { try limits.admitVAPID(from: request.remoteAddress) }
         do {
             verified = try verifier.verify(authorization: hasVAPID ? authorization : nil, expectedKey: restrictionKey, now: clock())
         } catch .missingCredentials {
             throw .missingVAPID
         } catch {
+            limits.vapidFailed(from: request.remoteAddress)
             throw .invalidVAPID(error)
         }
         // V-18: the signing key must not be the message's ECDH key.
