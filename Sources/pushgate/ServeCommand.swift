@@ -16,7 +16,11 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try loadConfigOrExit(config)
-        if loaded.logging.format == .json { LoggingSystem.bootstrap(JSONLogHandler.init) }
+        // One switchable level for every logger, so SIGHUP can change logging.level.
+        let json = loaded.logging.format == .json
+        LoggingSystem.bootstrap { label in
+            LevelSwitchedLogHandler(base: json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label))
+        }
         var logger = Logger(label: "pushgate")
         logger.logLevel = Logger.Level(rawValue: loaded.logging.level) ?? .info
         logger.info("config: loaded", metadata: ["path": "\(config)"])

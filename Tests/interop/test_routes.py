@@ -128,7 +128,7 @@ def test_route_url_is_stable_and_reloads_on_sighup(pushgate_bin, tmp_path, broke
         assert connection.sock.getsockname() == local          # the same TCP connection
         log = server.log.read_text()
         assert log.count("connected to MQTT broker") == 1               # the broker connection stayed up
-        assert "routes reloaded" in log
+        assert "config: reloaded" in log
 
         # A file that no longer validates is refused; the routes in force stay.
         server.config.write_text(server.config.read_text().replace('topic: "site/heating"', 'topic: "site/#"'))

@@ -123,7 +123,7 @@ def test_certificate_reloaded_on_sighup_while_an_old_connection_survives(pushgat
         while serial() == before and time.time() < deadline:
             time.sleep(0.1)
         assert serial() != before, "new connections get the renewed certificate"
-        assert "TLS certificate reloaded" in server.log.read_text()
+        assert "server.tls (certificate re-read)" in server.log.read_text()
         assert old.get(f"{server.url}/healthz").status_code == 200, "the connection opened before still works"
         old.close()
         with httpx.Client(verify=context) as fresh:

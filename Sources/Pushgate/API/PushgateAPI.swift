@@ -12,6 +12,12 @@ public final class PushgateAPI: Sendable {
     /// The registry the handlers use.
     public let registry: Registry
     private let verifier: VAPIDVerifier
+    private let rules: ReloadableRules
+
+    /// Swaps in new access rules and rate limits (SIGHUP); returns the sections that changed.
+    public func reload(access: AccessConfig, rateLimits: RateLimitsConfig) -> [String] {
+        rules.reload(access: access, rateLimits: rateLimits)
+    }
 
     /// Assembles the API.
     ///
@@ -21,8 +27,10 @@ public final class PushgateAPI: Sendable {
     public init(settings: ServiceSettings, registry: Registry, delivery: any PushDelivery, receipts center: ReceiptCenter,
                 broadcasts: BroadcastTable = BroadcastTable(), verifier: VAPIDVerifier? = nil, logger: Logger = Logger(label: "pushgate.api"),
                 clock: @escaping @Sendable () -> Date = { Date() }) {
-        let policy = PushPolicy(settings: settings, verifier: verifier ?? VAPIDVerifier(origin: settings.publicURL), clock: clock,
-                                limits: RateLimiters(settings.rateLimits))
+        let rules = ReloadableRules(access: AccessConfig(requireVAPID: settings.requireVAPID, subscribeTokens: settings.subscribeTokens),
+                                    rateLimits: settings.rateLimits)
+        self.rules = rules
+        let policy = PushPolicy(settings: settings, verifier: verifier ?? VAPIDVerifier(origin: settings.publicURL), clock: clock, rules: rules)
         self.verifier = policy.verifier
         let urls = ResourceURLs(base: settings.publicURL)
         let receipts = ReceiptHandlers(policy: policy, center: center, urls: urls, logger: logger)

@@ -3,18 +3,19 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Re-reads the config file on SIGHUP and swaps in its broadcast routes (`routes:`) and the TLS
-/// certificate and key (the same paths, new contents: a renewed certificate), without touching
-/// connections.
-///
-/// Changes to the other sections (listen address, broker, storage, limits) take effect on
-/// restart. A file that no longer validates, or a certificate that does not load, is logged
-/// with its error and changes nothing.
+/// Re-reads the config file on SIGHUP and applies what can change under load, without dropping
+/// a connection: `routes` (broadcast routes), `access` (subscribe tokens, require_vapid),
+/// `rate_limits`, `logging.level`, and the TLS certificate and key (new contents at the same
+/// paths: a renewal). Every other section needs a restart: a change there is named in the log
+/// and not applied. A file that no longer validates, or a certificate that does not load, is
+/// logged with its error and changes nothing.
 struct ConfigReloader: Service, CustomStringConvertible {
     let path: String
     let secret: [UInt8]
     let api: PushgateAPI
     let server: HTTPServer?
+    /// The configuration in force (what a reload compares with).
+    let running: PushgateConfig
     let logger: Logger
 
     /// What ServiceLifecycle logs for this service: never the secret it holds.
@@ -35,18 +36,37 @@ struct ConfigReloader: Service, CustomStringConvertible {
         }
     }
 
+    /// The sections that need a restart to change, as they compare (the TLS file paths aside:
+    /// their contents reload).
+    static func restartOnly(_ config: PushgateConfig) -> [(name: String, value: String)] {
+        var server = config.server
+        server.tls = nil
+        return [("server", "\(server)"), ("server.tls", "\(config.server.tls.map { "\($0)" } ?? "none")"), ("mqtt", "\(config.mqtt)"),
+                ("storage", "\(config.storage)"), ("limits", "\(config.limits)"), ("lists", "\(config.lists)"),
+                ("receipts", "\(config.receipts)"), ("metrics", "\(config.metrics)"),
+                ("logging.format", "\(config.logging.format)"), ("logging.access_log", "\(config.logging.accessLog)")]
+    }
+
     func reload() {
         let config: PushgateConfig
         do {
             config = try ConfigLoader.load(path: path)
         } catch {
-            logger.error("config: reload refused, routes unchanged", metadata: ["error": "\(error)"])
+            logger.error("config: reload refused, nothing changed", metadata: ["error": "\(error)"])
             return
         }
+        let needRestart = zip(Self.restartOnly(running), Self.restartOnly(config)).filter { $0.value != $1.value }.map(\.0.name)
+        if !needRestart.isEmpty {
+            logger.warning("config: these sections changed but need a restart; not applied", metadata: ["sections": "\(needRestart.joined(separator: ","))"])
+        }
+        var applied = api.reload(access: config.access, rateLimits: config.rateLimits)
+        // Switched after this reload's own line, which the new level might hide.
+        let newLevel = Logger.Level(rawValue: config.logging.level).flatMap { $0 != LogLevelSwitch.shared.level ? $0 : nil }
+        if newLevel != nil { applied.append("logging.level") }
         if let tls = config.server.tls, let server {
             do {
                 try server.reloadTLS(tls)
-                logger.notice("config: TLS certificate reloaded", metadata: ["certificate": "\(tls.certificate)"])
+                applied.append("server.tls (certificate re-read)")
             } catch {
                 logger.error("config: TLS certificate not reloaded; still serving the previous one", metadata: ["error": "\(error)"])
             }
@@ -55,10 +75,12 @@ struct ConfigReloader: Service, CustomStringConvertible {
         let table = BroadcastTable(config.broadcasts, secret: secret)
         api.reloadBroadcasts(table)
         let after = Set(table.entries.map(\.route.name))
-        logger.notice("config: routes reloaded", metadata: [
+        logger.notice("config: reloaded", metadata: [
+            "applied": "\(applied.joined(separator: ","))",
             "routes": "\(after.count)",
             "added": "\(after.subtracting(before).sorted().joined(separator: ","))",
             "removed": "\(before.subtracting(after).sorted().joined(separator: ","))",
         ])
+        if let newLevel { LogLevelSwitch.shared.level = newLevel }
     }
 }

@@ -100,7 +100,7 @@ public struct PushgateApplication: Sendable {
                                        HeldMessageResender(delivery: delivery), receipts, purger]
         if registry.isShared { services.append(RegistryChangeFollower(registry: registry, logger: logger)) }
         if let configPath {
-            services.append(ConfigReloader(path: configPath, secret: secret, api: api, server: server, logger: logger))
+            services.append(ConfigReloader(path: configPath, secret: secret, api: api, server: server, running: config, logger: logger))
         }
         services.append(server)
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },

@@ -1,5 +1,5 @@
 /// The `access` section: who may subscribe and push.
-public struct AccessConfig: Sendable, Decodable {
+public struct AccessConfig: Sendable, Decodable, Equatable {
     /// `require_vapid`: refuse pushes without valid VAPID credentials even on unrestricted
     /// subscriptions (RFC 8292 §2 allows it).
     public var requireVAPID = false
@@ -9,6 +9,12 @@ public struct AccessConfig: Sendable, Decodable {
 
     /// The defaults: open subscribe, VAPID only where a subscription is restricted.
     public init() {}
+
+    /// Access rules given in code.
+    public init(requireVAPID: Bool, subscribeTokens: [String]) {
+        self.requireVAPID = requireVAPID
+        self.subscribeTokens = subscribeTokens
+    }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case requireVAPID = "require_vapid"

@@ -51,7 +51,7 @@ struct PushHandlers: Sendable {
     /// The bearer token a subscribe presented, checked against `access.subscribe_tokens` (`nil`
     /// when none are configured).
     private func checkSubscribeToken(_ request: APIRequest) throws(APIError) -> Substring? {
-        let tokens = policy.settings.subscribeTokens
+        let tokens = policy.rules.subscribeTokens
         guard !tokens.isEmpty else { return nil }
         let presented = request.headers["Authorization"].first.flatMap { value -> Substring? in
             let parts = value.split(separator: " ", maxSplits: 1)

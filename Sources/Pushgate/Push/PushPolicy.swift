@@ -9,8 +9,11 @@ struct PushPolicy: Sendable {
     let settings: ServiceSettings
     let verifier: VAPIDVerifier
     let clock: @Sendable () -> Date
-    /// The `rate_limits` buckets.
-    let limits: RateLimiters
+    /// What SIGHUP can change: access rules and the `rate_limits` buckets.
+    let rules: ReloadableRules
+
+    /// The rate-limit buckets in force.
+    var limits: RateLimiters { rules.limiters }
 
     /// A request that passed every check.
     struct Validated {
@@ -58,7 +61,7 @@ struct PushPolicy: Sendable {
     func checkVAPID(_ request: APIRequest, restrictionKey: VAPIDPublicKey?, required: Bool = false, keyID: [UInt8] = []) throws(APIError) -> VAPIDPublicKey? {
         let authorization = request.headers["Authorization"].first
         let hasVAPID = authorization.map(Self.hasVAPIDScheme) ?? false
-        let required = required || restrictionKey != nil || settings.requireVAPID
+        let required = required || restrictionKey != nil || rules.requireVAPID
         guard required || hasVAPID else { return nil }
         let verified: VAPIDVerifier.Verified
         if hasVAPID { try limits.admitVAPID(from: request.remoteAddress) }
