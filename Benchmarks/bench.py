@@ -31,6 +31,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -90,6 +91,7 @@ class Bench:
         self.database = self.work / "registry.sqlite"
         self.vapid, self.vapid_public = vapid_keys()
         self.pushgate = None
+        self.metrics_port = free_port()
 
     # --- processes ---------------------------------------------------------------------
 
@@ -100,8 +102,8 @@ class Bench:
         self.processes.start(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_port(self.broker_port)
 
-    def write_config(self):
-        (self.work / "pushgate.yaml").write_text(f"""
+    def write_config(self, metrics: bool = False):
+        (self.work / "pushgate.yaml").write_text((f'metrics:\n  listen: "127.0.0.1:{self.metrics_port}"\n' if metrics else "") + f"""
 server:
   listen: "127.0.0.1:{self.http_port}"
   public_url: "{self.origin}"
@@ -352,6 +354,31 @@ routes:
         self.results["push"] = self.push_run(load, probe, body, "1k")
         self.stop_pushgate()
 
+        if self.args.metrics_overhead:
+            # The same push run with metrics collected, then also scraped every second.
+            self.write_config(metrics=True)
+            self.start_pushgate()
+            log("push: metrics on, not scraped")
+            self.results["push_metrics"] = self.push_run(load, probe, body, "metrics")
+            stop = threading.Event()
+            scrapes = []
+
+            def scraper():
+                with httpx.Client() as client:
+                    while not stop.wait(1):
+                        response = client.get(f"http://127.0.0.1:{self.metrics_port}/metrics")
+                        scrapes.append(len(response.content))
+            thread = threading.Thread(target=scraper, daemon=True)
+            thread.start()
+            log("push: metrics on, scraped every second")
+            self.results["push_metrics_scraped"] = self.push_run(load, probe, body, "scraped")
+            stop.set()
+            thread.join()
+            self.results["metrics_excerpt"] = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics").text
+            self.results["scrapes"] = len(scrapes)
+            self.stop_pushgate()
+            self.write_config()
+
         if not self.args.skip_fanout:
             members = rows[:] + self.fill_registry(10_000)
             members = members[:10_000]
@@ -410,6 +437,10 @@ routes:
                       f"| POST->201 / POST->delivery p99 with {r['scale']:,} subscriptions | {scaled['post_201_ms']['p99']:.1f} / {scaled['post_delivery_ms']['p99']:.1f} ms |",
                       f"| count check with {r['scale']:,} subscriptions | {scaled['created']:,} == {scaled['delivered']:,}: {'yes' if scaled['count_check'] else 'NO'} |"]
             r["bytes_per_subscription"] = per_sub
+        if "push_metrics" in r:
+            plain, metered, scraped = push["pushes_per_s"], r["push_metrics"]["pushes_per_s"], r["push_metrics_scraped"]["pushes_per_s"]
+            lines += [f"| push, metrics collected (metrics.listen set), not scraped | {metered:,.0f} pushes/s = {metered / ceiling:.2f} of the ceiling ({metered / plain:.2f} of without) |",
+                      f"| push, metrics collected and scraped every second ({r['scrapes']} scrapes) | {scraped:,.0f} pushes/s = {scraped / ceiling:.2f} of the ceiling ({scraped / plain:.2f} of without) |"]
         markdown = "\n".join(lines) + "\n"
         (self.work / "results.md").write_text(markdown)
         (self.work / "results.json").write_text(json.dumps(r, indent=2) + "\n")
@@ -435,6 +466,8 @@ def main():
     parser.add_argument("--profile", action="store_true",
                         help="perf record Pushgate during the first push run (work/perf.data; see docs/performance.md)")
     parser.add_argument("--skip-fanout", action="store_true")
+    parser.add_argument("--metrics-overhead", action="store_true",
+                        help="repeat the push run with metrics collected, then also scraped every second")
     parser.add_argument("--skip-scale", action="store_true")
     bench = Bench(parser.parse_args())
     try:
