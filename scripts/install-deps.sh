@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(mosquitto mosquitto-clients libmosquitto-dev zlib1g-dev nghttp2-client curl openssl ca-certificates)
-if [ "${1:-}" = "--test" ]; then packages+=(postgresql util-linux systemd binutils); fi
+if [ "${1:-}" = "--test" ]; then packages+=(postgresql util-linux systemd binutils libssl-dev gcc make); fi
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
