@@ -28,6 +28,12 @@ struct CheckConfigCommand: AsyncParsableCommand {
 
     func run() async throws {
         let path = config ?? path ?? "config.yaml"
+        // Every section's mistake in one run, not one per run.
+        let errors = ConfigLoader.validate(path: path)
+        guard errors.isEmpty else {
+            for error in errors { printError(error.description) }
+            throw ExitCode(1)
+        }
         let loaded = try loadConfigOrExit(path)
         var problems: [String] = []
         if let tls = loaded.server.tls {

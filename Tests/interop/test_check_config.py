@@ -50,3 +50,23 @@ def test_connect_tries_the_broker_and_the_registry(pushgate_bin, tmp_path, broke
     unreachable = write_config(tmp_path, free_port())
     result = check(pushgate_bin, "--config", unreachable, "--connect")
     assert result.returncode == 1 and "mqtt:" in result.stderr and "hint" in result.stderr, result.stderr
+
+
+def test_every_section_mistake_in_one_run(pushgate_bin, tmp_path):
+    path = tmp_path / "four.yaml"
+    path.write_text("""server:
+  listen: "127.0.0.1:80800"
+  public_url: "http://127.0.0.1:8080"
+mqtt:
+  url: "tcp://127.0.0.1:1883"
+storage:
+  path: "registry.sqlite"
+  colour: blue
+logging:
+  level: loud
+""")
+    result = check(pushgate_bin, str(path))
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert [line.split(":")[1] for line in lines] == ["2", "5", "8", "10"], result.stderr
+    assert all("hint" in block for block in result.stderr.split(": error: ")[1:])

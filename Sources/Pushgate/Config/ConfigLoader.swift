@@ -39,15 +39,70 @@ public enum ConfigLoader {
         }
         do {
             return try YAMLDecoder().decode(PushgateConfig.self, from: root, userInfo: [.configDirectory: directory])
-        } catch let issue as ConfigIssue {
-            let mark = locate(issue.codingPath, in: root, key: issue.subject == .key)
-            throw ConfigError(file: file, line: mark?.line, column: mark?.column, message: issue.message, hint: issue.hint)
-        } catch let error as DecodingError {
-            throw decodingError(error, root: root, file: file)
-        } catch let error as ConfigError {
-            throw error
         } catch {
-            throw ConfigError(file: file, line: nil, column: nil, message: "\(error)", hint: nil)
+            throw located(error, under: [], root: root, file: file)
+        }
+    }
+
+    /// Every problem of a config file, for `check-config`: each section is decoded on its own, so
+    /// a mistake in one does not hide the next (one error per section at most, in file order);
+    /// an empty list means the file loads.
+    public static func validate(path: String) -> [ConfigError] {
+        let first: ConfigError
+        do {
+            _ = try load(path: path)
+            return []
+        } catch {
+            first = error
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), let root = try? Yams.compose(yaml: text),
+              let mapping = root.mapping
+        else { return [first] }
+        let userInfo: [CodingUserInfoKey: Any] = [.configDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path]
+        func section<T: Decodable>(_ type: T.Type) -> (Node) throws -> Void {
+            { node in _ = try YAMLDecoder().decode(type, from: node, userInfo: userInfo) }
+        }
+        let sections: [String: (Node) throws -> Void] = [
+            "server": section(ServerConfig.self), "mqtt": section(MQTTConfig.self), "storage": section(StorageConfig.self),
+            "limits": section(LimitsConfig.self), "logging": section(LoggingConfig.self), "metrics": section(MetricsConfig.self),
+            "access": section(AccessConfig.self), "lists": section(ListsConfig.self), "receipts": section(ReceiptsConfig.self),
+            "rate_limits": section(RateLimitsConfig.self), "routes": section([BroadcastConfig].self),
+        ]
+        var errors: [ConfigError] = []
+        for (key, value) in mapping {
+            guard let name = key.string, let decode = sections[name] else {
+                let allowed = sections.keys.sorted().joined(separator: ", ")
+                errors.append(ConfigError(file: path, line: key.mark?.line, column: key.mark?.column,
+                                          message: "unknown key '\(key.string ?? "?")' at the top level", hint: "allowed: \(allowed)"))
+                continue
+            }
+            do {
+                try decode(value)
+            } catch {
+                errors.append(located(error, under: [name], root: root, file: path))
+            }
+        }
+        for required in ["server", "mqtt", "storage"] where mapping[required] == nil {
+            errors.append(ConfigError(file: path, line: 1, column: 1, message: "missing required section '\(required)'",
+                                      hint: "config.yaml in the repository shows every section"))
+        }
+        // What only the whole file can check (a route below the topic prefix) shows once the
+        // sections themselves are right.
+        return errors.isEmpty ? [first] : errors.sorted { ($0.line ?? 0, $0.column ?? 0) < ($1.line ?? 0, $1.column ?? 0) }
+    }
+
+    /// An error of decoding the part of `root` at `prefix`, located in the file.
+    private static func located(_ error: any Error, under prefix: [String], root: Node, file: String) -> ConfigError {
+        switch error {
+        case let issue as ConfigIssue:
+            let mark = locate(prefix + issue.codingPath, in: root, key: issue.subject == .key)
+            return ConfigError(file: file, line: mark?.line, column: mark?.column, message: issue.message, hint: issue.hint)
+        case let error as DecodingError:
+            return decodingError(error, prefix: prefix, root: root, file: file)
+        case let error as ConfigError:
+            return error
+        default:
+            return ConfigError(file: file, line: nil, column: nil, message: "\(error)", hint: nil)
         }
     }
 
@@ -61,19 +116,19 @@ public enum ConfigLoader {
         }
     }
 
-    private static func decodingError(_ error: DecodingError, root: Node, file: String) -> ConfigError {
+    private static func decodingError(_ error: DecodingError, prefix: [String], root: Node, file: String) -> ConfigError {
         func located(_ path: [any CodingKey], _ message: String, _ hint: String?) -> ConfigError {
-            let mark = locate(path.map(\.stringValue), in: root, key: false)
+            let mark = locate(prefix + path.map(\.stringValue), in: root, key: false)
             return ConfigError(file: file, line: mark?.line, column: mark?.column, message: message, hint: hint)
         }
         switch error {
         case .keyNotFound(let key, let context):
-            let section = context.codingPath.map(\.stringValue).joined(separator: ".")
+            let section = (prefix + context.codingPath.map(\.stringValue)).joined(separator: ".")
             return located(context.codingPath, "missing required key '\(key.stringValue)' in '\(section.isEmpty ? "top level" : section)'",
                            "add '\(key.stringValue):' here; config.yaml in the repository shows every key with its default")
         case .typeMismatch(let type, let context):
             let name = context.codingPath.last?.stringValue ?? "value"
-            let found = node(at: context.codingPath.map(\.stringValue), in: root).map(describe) ?? "nothing"
+            let found = node(at: prefix + context.codingPath.map(\.stringValue), in: root).map(describe) ?? "nothing"
             return located(context.codingPath, "'\(name)' must be \(typeName(type)), found \(found)",
                            type == Bool.self ? "use true or false" : nil)
         case .valueNotFound(let type, let context):
