@@ -48,15 +48,18 @@ def test_sighup_applies_access_rate_limits_and_level_and_names_what_needs_a_rest
         server.stop()
 
 
-def test_a_change_that_needs_a_restart_is_named_and_not_applied(pushgate_bin, tmp_path, broker):
+def test_limits_reload_and_a_change_that_needs_a_restart_is_named_and_not_applied(pushgate_bin, tmp_path, broker):
     server = Server(pushgate_bin, tmp_path, broker)
     try:
-        server.config.write_text(server.config.read_text() + "limits:\n  max_ttl_seconds: 60\n")
+        sub = server.subscribe()
+        assert httpx.post(sub["endpoint"], headers={"TTL": "3600"}).headers["ttl"] == "3600"
+        server.config.write_text(server.config.read_text() + "limits:\n  max_ttl_seconds: 60\nlists:\n  max_members: 5\n")
         log = hup_and_wait(server, 1)
         line = [line for line in log.splitlines() if "need a restart" in line][-1]
-        assert "sections=limits" in line
-        sub = server.subscribe()
+        assert "sections=lists" in line
+        applied = [line for line in log.splitlines() if "config: reloaded" in line][-1]
+        assert "limits" in applied
         answered = httpx.post(sub["endpoint"], headers={"TTL": "3600"})
-        assert answered.status_code == 201 and answered.headers["ttl"] == "3600", "the old TTL cap stays until a restart"
+        assert answered.status_code == 201 and answered.headers["ttl"] == "60", "the new TTL cap is in force"
     finally:
         server.stop()

@@ -14,9 +14,10 @@ public final class PushgateAPI: Sendable {
     private let verifier: VAPIDVerifier
     private let rules: ReloadableRules
 
-    /// Swaps in new access rules and rate limits (SIGHUP); returns the sections that changed.
-    public func reload(access: AccessConfig, rateLimits: RateLimitsConfig) -> [String] {
-        rules.reload(access: access, rateLimits: rateLimits)
+    /// Swaps in new payload/TTL limits, access rules and rate limits (SIGHUP); returns the
+    /// sections that changed.
+    public func reload(limits: LimitsConfig, access: AccessConfig, rateLimits: RateLimitsConfig) -> [String] {
+        rules.reload(limits: limits, access: access, rateLimits: rateLimits)
     }
 
     /// Assembles the API.
@@ -27,7 +28,11 @@ public final class PushgateAPI: Sendable {
     public init(settings: ServiceSettings, registry: Registry, delivery: any PushDelivery, receipts center: ReceiptCenter,
                 broadcasts: BroadcastTable = BroadcastTable(), verifier: VAPIDVerifier? = nil, logger: Logger = Logger(label: "pushgate.api"),
                 clock: @escaping @Sendable () -> Date = { Date() }) {
-        let rules = ReloadableRules(access: AccessConfig(requireVAPID: settings.requireVAPID, subscribeTokens: settings.subscribeTokens),
+        var limits = LimitsConfig()
+        limits.maxPayloadBytes = settings.maxPayloadBytes
+        limits.maxTTLSeconds = settings.maxTTLSeconds
+        let rules = ReloadableRules(limits: limits,
+                                    access: AccessConfig(requireVAPID: settings.requireVAPID, subscribeTokens: settings.subscribeTokens),
                                     rateLimits: settings.rateLimits)
         self.rules = rules
         let policy = PushPolicy(settings: settings, verifier: verifier ?? VAPIDVerifier(origin: settings.publicURL), clock: clock, rules: rules)
@@ -69,7 +74,7 @@ public final class PushgateAPI: Sendable {
                 let body = ReadinessBody(ready: ready, broker: status.description, database: database, subscriptions: registry.count)
                 return .json(ready ? .ok : .serviceUnavailable, body)
             },
-        ], payloadLimit: settings.maxPayloadBytes, documentLimit: settings.lists.maxDocumentBytes)
+        ], payloadLimit: { rules.maxPayloadBytes }, documentLimit: settings.lists.maxDocumentBytes)
     }
 
     /// The route of a request (its body limit and log label), to answer once the body is in.

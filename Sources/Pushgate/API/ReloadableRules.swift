@@ -1,10 +1,11 @@
 import NIOConcurrencyHelpers
 
-/// The parts of the configuration a SIGHUP may change while requests are served: the access
-/// rules (`access.*`) and the rate limits (`rate_limits.*`). Read once per request under an
-/// uncontended lock; replaced whole by ``reload(access:rateLimits:)``.
+/// The parts of the configuration a SIGHUP may change while requests are served: the payload and
+/// TTL limits (`limits.*`), the access rules (`access.*`) and the rate limits (`rate_limits.*`).
+/// Read per request under an uncontended lock; replaced by ``reload(limits:access:rateLimits:)``.
 final class ReloadableRules: Sendable {
     private struct State {
+        var limits: LimitsConfig
         var access: AccessConfig
         var rateLimits: RateLimitsConfig
         var limiters: RateLimiters
@@ -12,9 +13,14 @@ final class ReloadableRules: Sendable {
 
     private let state: NIOLockedValueBox<State>
 
-    init(access: AccessConfig, rateLimits: RateLimitsConfig) {
-        state = NIOLockedValueBox(State(access: access, rateLimits: rateLimits, limiters: RateLimiters(rateLimits)))
+    init(limits: LimitsConfig, access: AccessConfig, rateLimits: RateLimitsConfig) {
+        state = NIOLockedValueBox(State(limits: limits, access: access, rateLimits: rateLimits, limiters: RateLimiters(rateLimits)))
     }
+
+    /// `limits.max_payload_bytes`.
+    var maxPayloadBytes: Int { state.withLockedValue { $0.limits.maxPayloadBytes } }
+    /// `limits.max_ttl_seconds`.
+    var maxTTLSeconds: Int { state.withLockedValue { $0.limits.maxTTLSeconds } }
 
     /// `access.require_vapid`.
     var requireVAPID: Bool { state.withLockedValue { $0.access.requireVAPID } }
@@ -26,9 +32,13 @@ final class ReloadableRules: Sendable {
     /// Swaps in new rules; returns the sections that changed. Buckets start afresh only when
     /// the limits changed.
     @discardableResult
-    func reload(access: AccessConfig, rateLimits: RateLimitsConfig) -> [String] {
+    func reload(limits: LimitsConfig, access: AccessConfig, rateLimits: RateLimitsConfig) -> [String] {
         state.withLockedValue { state in
             var changed: [String] = []
+            if state.limits != limits {
+                state.limits = limits
+                changed.append("limits")
+            }
             if state.access != access {
                 state.access = access
                 changed.append("access")

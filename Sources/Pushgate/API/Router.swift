@@ -47,13 +47,14 @@ struct Route: Sendable {
 /// Finds the route of a request: one dictionary lookup by first segment, then the method.
 struct Router: Sendable {
     private let routes: [String: [Route]]
-    private let payloadLimit: Int
+    /// The push body limit in force (`limits.max_payload_bytes`, reloadable).
+    private let payloadLimit: @Sendable () -> Int
     private let documentLimit: Int
 
-    init(_ table: [Route], payloadLimit: Int, documentLimit: Int) {
+    init(_ table: [Route], payloadLimit: @escaping @Sendable () -> Int, documentLimit: Int) {
         self.routes = Dictionary(grouping: table) { Self.key($0.segment, identified: $0.takesIdentifier) }
         self.payloadLimit = payloadLimit
-        self.documentLimit = max(documentLimit, payloadLimit)
+        self.documentLimit = max(documentLimit, LimitsConfig().maxPayloadBytes)
     }
 
     private static func key(_ segment: some StringProtocol, identified: Bool) -> String {
@@ -63,17 +64,17 @@ struct Router: Sendable {
     func match(method: HTTPMethod, path: String) -> MatchedRoute {
         let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)
         guard (1...2).contains(parts.count), let candidates = routes[Self.key(parts[0], identified: parts.count == 2)] else {
-            return MatchedRoute(bodyLimit: payloadLimit, label: "unknown") { _ in APIError.notFound.response }
+            return MatchedRoute(bodyLimit: payloadLimit(), label: "unknown") { _ in APIError.notFound.response }
         }
         guard let route = candidates.first(where: { $0.method == method }) else {
             let allowed = candidates.map(\.method)
-            return MatchedRoute(bodyLimit: payloadLimit, label: "\(candidates[0].label.split(separator: " ").last ?? "")") { _ in
+            return MatchedRoute(bodyLimit: payloadLimit(), label: "\(candidates[0].label.split(separator: " ").last ?? "")") { _ in
                 APIError.methodNotAllowed(allowed).response
             }
         }
         let identifier = parts.count == 2 ? parts[1] : nil
         let handler = route.handler
-        return MatchedRoute(bodyLimit: route.body == .document ? documentLimit : payloadLimit, label: route.label) { request in
+        return MatchedRoute(bodyLimit: route.body == .document ? documentLimit : payloadLimit(), label: route.label) { request in
             do throws(APIError) {
                 return try await handler(request, identifier)
             } catch {

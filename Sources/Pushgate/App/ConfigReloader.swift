@@ -4,7 +4,8 @@ import Logging
 import ServiceLifecycle
 
 /// Re-reads the config file on SIGHUP and applies what can change under load, without dropping
-/// a connection: `routes` (broadcast routes), `access` (subscribe tokens, require_vapid),
+/// a connection: `routes` (broadcast routes), `limits` (payload size, TTL cap), `access`
+/// (subscribe tokens, require_vapid),
 /// `rate_limits`, `logging.level`, and the TLS certificate and key (new contents at the same
 /// paths: a renewal). Every other section needs a restart: a change there is named in the log
 /// and not applied. A file that no longer validates, or a certificate that does not load, is
@@ -42,7 +43,7 @@ struct ConfigReloader: Service, CustomStringConvertible {
         var server = config.server
         server.tls = nil
         return [("server", "\(server)"), ("server.tls", "\(config.server.tls.map { "\($0)" } ?? "none")"), ("mqtt", "\(config.mqtt)"),
-                ("storage", "\(config.storage)"), ("limits", "\(config.limits)"), ("lists", "\(config.lists)"),
+                ("storage", "\(config.storage)"), ("lists", "\(config.lists)"),
                 ("receipts", "\(config.receipts)"), ("metrics", "\(config.metrics)"),
                 ("logging.format", "\(config.logging.format)"), ("logging.access_log", "\(config.logging.accessLog)")]
     }
@@ -59,7 +60,7 @@ struct ConfigReloader: Service, CustomStringConvertible {
         if !needRestart.isEmpty {
             logger.warning("config: these sections changed but need a restart; not applied", metadata: ["sections": "\(needRestart.joined(separator: ","))"])
         }
-        var applied = api.reload(access: config.access, rateLimits: config.rateLimits)
+        var applied = api.reload(limits: config.limits, access: config.access, rateLimits: config.rateLimits)
         // Switched after this reload's own line, which the new level might hide.
         let newLevel = Logger.Level(rawValue: config.logging.level).flatMap { $0 != LogLevelSwitch.shared.level ? $0 : nil }
         if newLevel != nil { applied.append("logging.level") }

@@ -1,5 +1,5 @@
 /// The `limits` section: what one push may be and how long it may live.
-public struct LimitsConfig: Sendable, Decodable {
+public struct LimitsConfig: Sendable, Decodable, Equatable {
     /// `max_payload_bytes`: bodies above this get 413. Never below 4096 (RFC 8030 §7.2, P-41).
     public var maxPayloadBytes: Int = 4096
     /// `max_ttl_seconds`: a longer requested TTL is shortened to this and echoed (P-24).

@@ -38,7 +38,8 @@ struct PushPolicy: Sendable {
         let urgency = try PushHeaders.urgency(request.headers)
         let topic = try PushHeaders.topic(request.headers)
         let bodyLength = request.body.readableBytes
-        guard bodyLength <= settings.maxPayloadBytes else { throw .payloadTooLarge(settings.maxPayloadBytes) }
+        let maxPayloadBytes = rules.maxPayloadBytes
+        guard bodyLength <= maxPayloadBytes else { throw .payloadTooLarge(maxPayloadBytes) }
         let coding = try PushHeaders.contentEncoding(request.headers, bodyLength: bodyLength)
         var keyID: [UInt8] = []
         if bodyLength > 0 {
@@ -51,7 +52,7 @@ struct PushPolicy: Sendable {
         }
         let key = try checkVAPID(request, restrictionKey: restrictionKey, required: vapidRequired, keyID: keyID)
         // P-24: a longer TTL is shortened, and the applied value echoed.
-        return Validated(ttl: min(requestedTTL, settings.maxTTLSeconds), urgency: urgency, topic: topic, contentEncoding: coding,
+        return Validated(ttl: min(requestedTTL, rules.maxTTLSeconds), urgency: urgency, topic: topic, contentEncoding: coding,
                          vapidKey: key, acceptedAt: now)
     }
 
