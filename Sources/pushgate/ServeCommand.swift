@@ -21,8 +21,8 @@ struct ServeCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in
             LevelSwitchedLogHandler(base: json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label))
         }
-        var logger = Logger(label: "pushgate")
-        logger.logLevel = Logger.Level(rawValue: loaded.logging.level) ?? .info
+        LogLevelSwitch.shared.level = Logger.Level(rawValue: loaded.logging.level) ?? .info
+        let logger = Logger(label: "pushgate")
         logger.info("config: loaded", metadata: ["path": "\(config)"])
         // Before anything makes a metric: handles made earlier would stay no-ops.
         let metrics = loaded.metrics.listen.map { _ in Self.bootstrapPrometheus() }

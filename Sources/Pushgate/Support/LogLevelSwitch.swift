@@ -17,9 +17,11 @@ public final class LogLevelSwitch: Sendable {
     }
 }
 
-/// A handler whose level is ``LogLevelSwitch/shared``'s.
+/// A handler whose level is ``LogLevelSwitch/shared``'s — unless a level was set on this logger
+/// itself (a library's deliberately quiet logger), which then stays as set.
 public struct LevelSwitchedLogHandler: LogHandler {
     private var base: any LogHandler
+    private var ownLevel: Logger.Level?
 
     /// Wraps `base`.
     public init(base: any LogHandler) {
@@ -27,8 +29,8 @@ public struct LevelSwitchedLogHandler: LogHandler {
     }
 
     public var logLevel: Logger.Level {
-        get { LogLevelSwitch.shared.level }
-        set { LogLevelSwitch.shared.level = newValue }
+        get { ownLevel ?? LogLevelSwitch.shared.level }
+        set { ownLevel = newValue }
     }
 
     public var metadata: Logger.Metadata {
