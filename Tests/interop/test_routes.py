@@ -148,3 +148,24 @@ def test_route_url_is_stable_and_reloads_on_sighup(pushgate_bin, tmp_path, broke
         connection.close()
     finally:
         server.stop()
+
+
+def test_debug_log_holds_neither_the_installation_secret_nor_a_route_url(pushgate_bin, tmp_path, broker):
+    """At logging.level debug ServiceLifecycle prints every service at start; none may print the
+    installation secret (every route URL derives from it) or a route's token; a SIGHUP neither."""
+    import sqlite3
+    vapid, public = vapid_keys()
+    server = Server(pushgate_bin, tmp_path, broker, log_level="debug", extra=routes_yaml(("fleet", "fleet/all", public, None)))
+    try:
+        token = routes_cli(server)["fleet"]["subscription"]["endpoint"].rsplit("/", 1)[1]
+        server.process.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "config: reloaded" in server.log.read_text())
+        database = sqlite3.connect(str(tmp_path / f"registry-{server.port}.sqlite"))
+        secret = database.execute("SELECT value FROM secrets WHERE name = 'installation'").fetchone()[0]
+        database.close()
+        log = server.log.read_text()
+        assert "Starting service" in log, "the services were listed at debug"
+        for form in (secret.hex(), b64url(secret), str(list(secret)), ", ".join(str(b) for b in secret[:8]), token):
+            assert form not in log, form
+    finally:
+        server.stop()
