@@ -227,3 +227,38 @@ def test_http2_oversized_header_block_is_431_for_that_request_only(pushgate_bin,
         sock.close()
     finally:
         server.stop()
+
+
+def test_slowloris_header_trickle_is_cut_at_the_request_timeout(pushgate_bin, tmp_path, broker):
+    """One header byte every 0.3 s never lets the idle timeout (2 s) fire; the head must still be
+    complete within request_timeout_seconds (1 s) of its first byte, or the connection closes.
+    A keep-alive connection that finishes its requests in time is untouched."""
+    server = limited(pushgate_bin, tmp_path, broker)
+    try:
+        sock = socket.create_connection(("127.0.0.1", server.port))
+        sock.sendall(b"POST /subscribe HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        closed_after = None
+        for byte in b"X-Slow: " + b"a" * 40:
+            try:
+                sock.sendall(bytes([byte]))
+                sock.settimeout(0.3)
+                if sock.recv(1) == b"":
+                    closed_after = time.monotonic() - started
+                    break
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed_after = time.monotonic() - started
+                break
+        sock.close()
+        assert closed_after is not None and closed_after < 2.5, f"still open after {time.monotonic() - started:.1f} s"
+
+        # Requests that arrive in time on a kept-alive connection, spaced over more than the
+        # request timeout, all succeed.
+        with httpx.Client() as client:
+            for _ in range(3):
+                assert client.get(f"{server.url}/healthz").status_code == 200
+                time.sleep(0.6)
+    finally:
+        server.stop()

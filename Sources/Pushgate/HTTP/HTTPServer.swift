@@ -181,6 +181,7 @@ public final class HTTPServer: Service, Sendable {
 
     private func configureHTTP1(_ channel: any Channel, activity: ConnectionActivity) throws {
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(HeaderDeadline(activity: activity, timeout: limits.requestTimeout))
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
         try sync.addHandler(RequestHandler(responder: responder, limits: limits, isHTTP2: false, tracker: tracker, activity: activity, logger: logger,
                                            accessLog: accessLog))

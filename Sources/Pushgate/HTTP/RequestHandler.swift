@@ -268,6 +268,7 @@ final class RequestHandler: ChannelInboundHandler {
         guard now != active else { return }
         active = now
         activity.requestsInFlight += now ? 1 : -1
+        if now { activity.requestsStarted += 1 }
     }
 
     /// A request that cannot be parsed ends the connection: NIO's protocol error handler has
@@ -297,6 +298,8 @@ final class RequestHandler: ChannelInboundHandler {
 final class ConnectionActivity: @unchecked Sendable {
     /// Requests received and not yet fully answered. Only touched on the connection's event loop.
     var requestsInFlight = 0
+    /// Request heads received so far (``HeaderDeadline`` watches it move).
+    var requestsStarted = 0
     /// The stream id the next server push is promised on (even, increasing: RFC 9113 §5.1.1).
     private var nextPushStream: Int32 = 2
 
