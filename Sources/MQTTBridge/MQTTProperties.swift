@@ -72,6 +72,11 @@ public struct MQTTPublishAck: Sendable {
     /// The MQTT 5 PUBACK reason code: 0 success, 0x10 "no matching subscribers" (still
     /// accepted). Always 0 for QoS 0 and for MQTT 3.1.1.
     public var reasonCode: Int
+
+    /// An acknowledgement with `reasonCode`.
+    public init(reasonCode: Int) {
+        self.reasonCode = reasonCode
+    }
 }
 
 /// Quality of service.

@@ -45,13 +45,14 @@ public final class RecordingPublisher: MQTTPublishing, @unchecked Sendable {
     /// Every successful publish, in order.
     public var messages: [Publish] { lock.withLock { published } }
 
-    public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) async throws(MQTTBridgeError) {
+    public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) async throws(MQTTBridgeError) -> MQTTPublishAck {
         let failure: MQTTBridgeError? = lock.withLock {
             if let failure = _failure { return failure }
             published.append(Publish(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties))
             return nil
         }
         if let failure { throw failure }
+        return MQTTPublishAck(reasonCode: 0)
     }
 
     public var state: MQTTConnectionState {

@@ -82,6 +82,12 @@ struct HealthBody: Codable, Sendable {
 }
 
 extension APIResponse {
+    /// `Pushgate-Subscribers: 0` on a 201/202: the broker took the message but no session
+    /// subscribes to its topic (no device connected, none with a persistent session), so nothing
+    /// will deliver it. Absent when someone subscribes or the broker did not say (TTL 0 is QoS 0,
+    /// MQTT 3.1.1, Topic messages which Pushgate holds itself).
+    static let subscribersHeader = "Pushgate-Subscribers"
+
     /// 201 for a created resource (subscription or list): `Location`, and the push resource as
     /// `Link rel="urn:ietf:params:push"` (P-11, P-12).
     static func created(location: String, push: String, body: some Encodable, links: [String] = []) -> APIResponse {

@@ -30,19 +30,22 @@ final class BroadcastHandlers: Sendable {
             || !LinkHeader.targets("urn:ietf:params:push:receipt", in: request.headers).isEmpty
         guard !asksReceipt else { throw .receiptOnRoute }
         let message = validated.message(body: request.body)
+        let delivered: Delivered
         do {
-            try await delivery.deliver(message, to: .broadcast(topic: entry.route.topic))
+            delivered = try await delivery.deliver(message, to: .broadcast(topic: entry.route.topic))
         } catch {
             throw APIError(error)
         }
-        return APIResponse(status: .created, headers: APIResponse.acceptedHeaders(location: urls.url(.message, message.id), ttl: message.ttl))
+        var response = APIResponse(status: .created, headers: APIResponse.acceptedHeaders(location: urls.url(.message, message.id), ttl: message.ttl))
+        if delivered.noSubscribers { response.headers.add(name: APIResponse.subscribersHeader, value: "0") }
+        return response
     }
 
-    /// Replaces the routes (SIGHUP). Pushes in flight finish on the table they started with;
-    /// connections are untouched.
     /// How many routes are in force.
     var count: Int { table.withLockedValue { $0.entries.count } }
 
+    /// Replaces the routes (SIGHUP). Pushes in flight finish on the table they started with;
+    /// connections are untouched.
     func reload(_ table: BroadcastTable) {
         self.table.withLockedValue { $0 = table }
     }

@@ -5,8 +5,10 @@ public import NIOCore
 
 /// What ``MQTTDelivery`` needs from a broker connection. ``MQTTBridge`` is it; unit tests record.
 public protocol MQTTPublishing: Sendable {
-    /// Publishes and returns once the broker has it (QoS 1: PUBACK; QoS 0: written).
-    func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) async throws(MQTTBridgeError)
+    /// Publishes and returns once the broker has it (QoS 1: PUBACK; QoS 0: written), with the
+    /// broker's answer (MQTT 5 PUBACK reason: 0x10 "no matching subscribers").
+    @discardableResult
+    func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) async throws(MQTTBridgeError) -> MQTTPublishAck
     /// The connection's state.
     var state: MQTTConnectionState { get }
     /// Whether the broker has left something unanswered past the publish timeout.
@@ -16,7 +18,8 @@ public protocol MQTTPublishing: Sendable {
 }
 
 extension MQTTBridge: MQTTPublishing {
-    public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) async throws(MQTTBridgeError) {
+    @discardableResult
+    public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) async throws(MQTTBridgeError) -> MQTTPublishAck {
         try await publish(topic: topic, payload: payload.readableBytesView, qos: qos, retain: retain, properties: properties)
     }
 
@@ -90,25 +93,28 @@ public final class MQTTDelivery: PushDelivery {
 
     // MARK: Deliver
 
-    public func deliver(_ message: PushMessage, to recipient: Recipient) async throws(DeliveryError) {
+    @discardableResult
+    public func deliver(_ message: PushMessage, to recipient: Recipient) async throws(DeliveryError) -> Delivered {
         switch recipient {
         case .broadcast(let topic):
             var properties = Self.properties(id: message.id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding,
                                              expiry: message.ttl)
             // One topic for every urgency, so the urgency travels with the message instead.
             properties.userProperties.append(.init("urgency", message.urgency.rawValue))
-            try await publish(topic: topic, message.body, qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce, properties)
+            return try await publish(topic: topic, message.body, qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce, properties)
 
         case .subscription(let subscription, let encryptedKey):
             guard let topic = message.topic else {
                 // TTL 0 is QoS 0: it reaches only a device connected now, never queued.
-                try await publish(topic: topics.messageTopic(subscription, urgency: message.urgency), message.body,
-                                  qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce,
-                                  properties(message, expiry: message.ttl, to: subscription, encryptedKey: encryptedKey))
+                let delivered = try await publish(topic: topics.messageTopic(subscription, urgency: message.urgency), message.body,
+                                                  qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce,
+                                                  properties(message, expiry: message.ttl, to: subscription, encryptedKey: encryptedKey))
                 ledger.record(message.id, expiresAt: message.expiresAt)
-                return
+                return delivered
             }
             try await deliverReplacing(message, topic: topic, to: subscription, encryptedKey: encryptedKey)
+            // Held and sent again until acknowledged: whether anyone listens now does not decide it.
+            return Delivered(noSubscribers: false)
         }
     }
 
@@ -128,8 +134,8 @@ public final class MQTTDelivery: PushDelivery {
             }
             guard room else { throw .tooManyHeld(Self.maxHeldPerSubscription) }
         }
-        try await publish(topic: topics.messageTopic(subscription, urgency: message.urgency), message.body, qos: .atMostOnce,
-                          properties(message, expiry: message.ttl, to: subscription, encryptedKey: encryptedKey))
+        _ = try await publish(topic: topics.messageTopic(subscription, urgency: message.urgency), message.body, qos: .atMostOnce,
+                              properties(message, expiry: message.ttl, to: subscription, encryptedKey: encryptedKey))
         ledger.record(message.id, expiresAt: message.expiresAt)
         do {
             if message.ttl > 0 {
@@ -199,8 +205,8 @@ public final class MQTTDelivery: PushDelivery {
         properties.responseTopic = topics.ackTopic(held.topicID, set: held.setTopicID)
         if let key = held.encryptedKey { properties.userProperties.append(.init("encrypted-key", key)) }
         do throws(DeliveryError) {
-            try await publish(topic: topics.messageTopic(held.topicID, set: held.setTopicID, urgency: message.urgency), message.body,
-                              qos: .atMostOnce, properties)
+            _ = try await publish(topic: topics.messageTopic(held.topicID, set: held.setTopicID, urgency: message.urgency), message.body,
+                                  qos: .atMostOnce, properties)
         } catch {
             onError("could not resend a held message: \(error)")
         }
@@ -238,13 +244,21 @@ public final class MQTTDelivery: PushDelivery {
         return properties
     }
 
-    private func publish(topic: String, _ payload: ByteBuffer, qos: MQTTQoS, _ properties: MQTTProperties) async throws(DeliveryError) {
+    private func publish(topic: String, _ payload: ByteBuffer, qos: MQTTQoS, _ properties: MQTTProperties) async throws(DeliveryError) -> Delivered {
+        let ack: MQTTPublishAck
         do {
-            try await publisher.publish(topic: topic, payload: payload, qos: qos, retain: false, properties: properties)
+            ack = try await publisher.publish(topic: topic, payload: payload, qos: qos, retain: false, properties: properties)
         } catch {
             throw Self.deliveryError(error)
         }
+        let noSubscribers = ack.reasonCode == Self.noMatchingSubscribers
+        if noSubscribers { PushgateMetrics.pushesWithoutSubscribers.increment() }
+        return Delivered(noSubscribers: noSubscribers)
     }
+
+    /// MQTT 5 PUBACK reason 0x10: accepted, but no session subscribes to the topic (no device
+    /// connected, none with a persistent session): nothing will hold or deliver the message.
+    static let noMatchingSubscribers = 0x10
 
     /// The `accepted-at` text of the current second, formatted once per second, not per message.
     private static let acceptedAtText = SecondText()

@@ -46,7 +46,8 @@ public struct DeliveryStatus: Sendable, Hashable {
 /// delivery decides topics, QoS, properties and replacement. ``MQTTDelivery`` implements it.
 public protocol PushDelivery: Sendable {
     /// Publishes and returns once the broker has the message.
-    func deliver(_ message: PushMessage, to recipient: Recipient) async throws(DeliveryError)
+    @discardableResult
+    func deliver(_ message: PushMessage, to recipient: Recipient) async throws(DeliveryError) -> Delivered
     /// A device acknowledged the message (RFC 8030 §6.2; over MQTT, or `DELETE /m/<id>`): a held
     /// Topic message is released and not sent again.
     func acknowledge(_ id: MessageID) async throws(DeliveryError) -> Acknowledgement
@@ -63,4 +64,17 @@ public protocol PushDelivery: Sendable {
 public protocol AcknowledgementObserver: Sendable {
     /// `message` was acknowledged, over MQTT or `DELETE /m/<id>`.
     func acknowledged(_ message: MessageID) async -> Bool
+}
+
+/// What the broker said when it took a message.
+public struct Delivered: Sendable, Equatable {
+    /// The broker accepted it but no session subscribes to its topic (MQTT 5 PUBACK 0x10): no
+    /// device is connected and none keeps a persistent session, so nothing will deliver it.
+    /// `false` when the broker did not say (QoS 0, MQTT 3.1.1) or someone subscribes.
+    public var noSubscribers: Bool
+
+    /// Creates the outcome.
+    public init(noSubscribers: Bool) {
+        self.noSubscribers = noSubscribers
+    }
 }

@@ -27,6 +27,8 @@ enum PushgateMetrics {
 
     // MARK: Delivery
 
+    /// Messages the broker accepted with nobody subscribed (MQTT 5 PUBACK 0x10).
+    static let pushesWithoutSubscribers = Counter(label: "pushgate_pushes_without_subscribers_total")
     /// How many members one list push went to.
     static let fanOutRecipients = Recorder(label: "pushgate_fanout_recipients", dimensions: [("kind", "list")])
     /// Refusals by a rate limit (`limit`: which one).
@@ -42,7 +44,8 @@ enum PushgateMetrics {
     /// Makes every fixed metric now, so each is exposed (at zero) from the first scrape and a
     /// `rate()` over it works before its first event.
     static func registerAll() {
-        _ = (connectionsAccepted, connectionsRefused, connectionsOpen, http2Streams, fanOutRecipients, registryWrite, registryCatchUp)
+        _ = (connectionsAccepted, connectionsRefused, connectionsOpen, http2Streams, fanOutRecipients, registryWrite, registryCatchUp,
+             pushesWithoutSubscribers)
         _ = rateLimited("list_fanout")
     }
 }

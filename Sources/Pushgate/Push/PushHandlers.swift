@@ -137,21 +137,21 @@ struct PushHandlers: Sendable {
         let message = validated.message(body: request.body)
         // The request is durable before the message goes: an acknowledgement can come at once.
         if let receipt { try await receipts.track([message.id], on: receipt, expiresAt: message.expiresAt) }
+        let delivered: Delivered
         do {
-            try await delivery.deliver(message, to: .subscription(subscription))
+            delivered = try await delivery.deliver(message, to: .subscription(subscription))
         } catch {
             if receipt != nil { await receipts.center.untrack([message.id]) }
             throw APIError(error)
         }
         let location = urls.url(.message, message.id)
-        guard let receipt else { return APIResponse(status: .created, headers: APIResponse.acceptedHeaders(location: location, ttl: message.ttl)) }
-        return APIResponse(status: .accepted, headers: receipts.acceptedHeaders(location: location, ttl: message.ttl, receipt: receipt))
+        var response = receipt.map { APIResponse(status: .accepted, headers: receipts.acceptedHeaders(location: location, ttl: message.ttl, receipt: $0)) }
+            ?? APIResponse(status: .created, headers: APIResponse.acceptedHeaders(location: location, ttl: message.ttl))
+        if delivered.noSubscribers { response.headers.add(name: APIResponse.subscribersHeader, value: "0") }
+        return response
     }
 }
 
-/// Runs a registry write. A failure of the store is 503 (errno 133) and, since the index changes
-/// only after the store, changes nothing; an ``APIError`` thrown by a check inside the write
-/// passes through.
 /// A registry read that may have to ask the shared store (a miss on PostgreSQL): a store failure
 /// is a 503, never a 404 for something that may exist.
 func reading<T: Sendable>(_ logger: Logger, _ read: () async throws -> T) async throws(APIError) -> T {
@@ -168,6 +168,9 @@ func reading<T: Sendable>(_ logger: Logger, _ read: () async throws -> T) async 
 /// One line per 10 s for registry failures: in an outage every request fails the same way.
 private let registryErrors = LogThrottle()
 
+/// Runs a registry write. A failure of the store is 503 (errno 133) and, since the index changes
+/// only after the store, changes nothing; an ``APIError`` thrown by a check inside the write
+/// passes through.
 func persisting<T: Sendable>(_ logger: Logger, _ write: () async throws -> T) async throws(APIError) -> T {
     do {
         return try await write()
