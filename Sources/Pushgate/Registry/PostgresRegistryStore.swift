@@ -31,13 +31,14 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     private let client: PostgresClient
     private let runner: Task<Void, Never>
     let logger: Logger
-    private let signals = NIOLockedValueBox<[UInt64: AsyncStream<Void>.Continuation]>([:])
+    /// Other instances' registry changes, to ``changeSignals()``.
+    private let signals = Broadcaster<Void>()
     /// Whether the change listener's connection is up: while it is down, operations fail at once
     /// instead of waiting for a pool connection that cannot be made (postgres-nio's pool waits
     /// for ever), so a client gets its 503 promptly.
     private let listening = NIOLockedValueBox(true)
-    private let receiptListeners = NIOLockedValueBox<[UInt64: AsyncStream<ReceiptSubscriptionID>.Continuation]>([:])
-    private let nextListener = NIOLockedValueBox<UInt64>(0)
+    /// Receipt subscriptions with news, to ``receiptSignals()``.
+    private let receiptListeners = Broadcaster<ReceiptSubscriptionID>()
     private let listeners = NIOLockedValueBox<[Task<Void, Never>]>([])
     /// Where the database is (no password), for messages.
     public let location: PostgresLocation
@@ -433,36 +434,22 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     }
 
     public func changeSignals() -> AsyncStream<Void> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let id = nextListener.withLockedValue { value in
-            value += 1
-            return value
-        }
-        signals.withLockedValue { $0[id] = continuation }
-        continuation.onTermination = { [weak self] _ in self?.signals.withLockedValue { _ = $0.removeValue(forKey: id) } }
-        return stream
+        signals.subscribe(bufferingNewest: 1)
     }
 
     private func signal() {
-        for continuation in signals.withLockedValue({ Array($0.values) }) { continuation.yield() }
+        signals.yield(())
     }
 
     public func receiptSignals() -> AsyncStream<ReceiptSubscriptionID> {
-        let (stream, continuation) = AsyncStream.makeStream(of: ReceiptSubscriptionID.self, bufferingPolicy: .bufferingNewest(10_000))
-        let id = nextListener.withLockedValue { value in
-            value += 1
-            return value
-        }
-        receiptListeners.withLockedValue { $0[id] = continuation }
-        continuation.onTermination = { [weak self] _ in self?.receiptListeners.withLockedValue { _ = $0.removeValue(forKey: id) } }
-        return stream
+        receiptListeners.subscribe(bufferingNewest: 10_000)
     }
 
-    /// A notification on the receipt channel: its payload is a receipt subscription id; an empty
-    /// one (after a reconnect) means "any".
+    /// A notification on the receipt channel: its payload is a receipt subscription id. A
+    /// reconnect (no payload) names none; the streams' once-a-second re-read covers what it missed.
     private func signalReceipts(_ payload: String?) {
         guard let payload, let id = ReceiptSubscriptionID(payload) else { return }
-        for continuation in receiptListeners.withLockedValue({ Array($0.values) }) { continuation.yield(id) }
+        receiptListeners.yield(id)
     }
 
     /// Holds one connection LISTENing on `channel`; after any failure, reconnects and calls
@@ -783,8 +770,8 @@ public final class PostgresRegistryStore: SharedRegistryStore {
 
     public func close() async throws {
         for task in listeners.withLockedValue({ $0 }) { task.cancel() }
-        for continuation in signals.withLockedValue({ Array($0.values) }) { continuation.finish() }
-        for continuation in receiptListeners.withLockedValue({ Array($0.values) }) { continuation.finish() }
+        signals.finish()
+        receiptListeners.finish()
         runner.cancel()
         await runner.value
     }
