@@ -78,6 +78,16 @@ class Processes:
                 process.wait()
 
 
+def start_mosquitto(processes: Processes, work: Path, port: int) -> None:
+    """A mosquitto for the benchmark on 127.0.0.1:`port`: limits raised so the broker, not its
+    defaults, is what is measured."""
+    conf = work / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 65535\n"
+                    f"max_queued_messages 1000000\npersistence false\nmax_connections -1\n")
+    processes.start(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port)
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -96,11 +106,7 @@ class Bench:
     # --- processes ---------------------------------------------------------------------
 
     def start_broker(self):
-        conf = self.work / "mosquitto.conf"
-        conf.write_text(f"listener {self.broker_port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 65535\n"
-                        f"max_queued_messages 1000000\npersistence false\nmax_connections -1\n")
-        self.processes.start(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.broker_port)
+        start_mosquitto(self.processes, self.work, self.broker_port)
 
     def write_config(self, metrics: bool = False):
         (self.work / "pushgate.yaml").write_text((f'metrics:\n  listen: "127.0.0.1:{self.metrics_port}"\n' if metrics else "") + f"""

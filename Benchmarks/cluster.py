@@ -33,8 +33,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import SIZE, Processes, percentile  # noqa: E402
-from harness import free_port, wait_for_port  # noqa: E402  (bench put Tests/interop on the path)
+from bench import SIZE, Processes, percentile, start_mosquitto  # noqa: E402
+from harness import free_port  # noqa: E402  (bench put Tests/interop on the path)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -61,11 +61,7 @@ class ClusterBench:
     # --- parts --------------------------------------------------------------------------
 
     def start_broker(self):
-        conf = self.work / "mosquitto.conf"
-        conf.write_text(f"listener {self.broker_port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 65535\n"
-                        f"max_queued_messages 1000000\npersistence false\nmax_connections -1\n")
-        self.processes.start(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.broker_port)
+        start_mosquitto(self.processes, self.work, self.broker_port)
 
     def postgres(self, command: str) -> str:
         return subprocess.run([str(ROOT / "scripts" / "postgres.sh"), command, str(self.pg_dir / "server")],

@@ -80,13 +80,7 @@ extension AdminCommand {
 
         func run() async throws {
             let loaded = try loadConfigOrExit(config)
-            let store: any RegistryStore
-            do {
-                store = try await loaded.storage.open(as: .exclusiveTool)
-            } catch {
-                printError("pushgate admin delete: \(error)")
-                throw ExitCode(1)
-            }
+            let store = try await orExit("pushgate admin delete") { try await loaded.storage.open(as: .exclusiveTool) }
             let snapshot = try await store.load()
             guard let subscription = snapshot.subscriptions.first(where: { $0.topicID.rawValue == topic }) else {
                 try await store.close()

@@ -21,7 +21,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try loadConfigOrExit(config)
-        do {
+        try await orExit("pushgate backup") {
             switch loaded.storage.backend {
             case .sqlite(let path):
                 try await SQLiteRegistryStore.backup(path: path, to: file)
@@ -29,9 +29,6 @@ struct BackupCommand: AsyncParsableCommand {
                 guard !FileManager.default.fileExists(atPath: file) else { throw CommandProblem("\(file) exists already; choose a new file") }
                 try runPostgresTool("pg_dump", ["--format=custom", "--file=\(file)"], location)
             }
-        } catch {
-            printError("pushgate backup: \(error)")
-            throw ExitCode(1)
         }
         print("registry \(loaded.storage.displayName) backed up to \(file)")
     }
@@ -57,16 +54,13 @@ struct RestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try loadConfigOrExit(config)
-        do {
+        try await orExit("pushgate restore") {
             switch loaded.storage.backend {
             case .sqlite(let path):
                 try await SQLiteRegistryStore.restore(from: file, to: path)
             case .postgres(let location):
                 try runPostgresTool("pg_restore", ["--clean", "--if-exists", "--single-transaction", file], location)
             }
-        } catch {
-            printError("pushgate restore: \(error)")
-            throw ExitCode(1)
         }
         print("registry \(loaded.storage.displayName) restored from \(file)")
     }

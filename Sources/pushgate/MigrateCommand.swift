@@ -18,12 +18,9 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try loadConfigOrExit(config)
-        do {
+        try await orExit("pushgate migrate") {
             let store = try await loaded.storage.open(as: .exclusiveTool)
             try await store.close()
-        } catch {
-            printError("pushgate migrate: \(error)")
-            throw ExitCode(1)
         }
         let version = switch loaded.storage.backend {
         case .sqlite: SQLiteRegistryStore.schemaVersion

@@ -116,6 +116,16 @@ func loadConfigOrExit(_ path: String) throws -> PushgateConfig {
     }
 }
 
+/// Runs `body`; an error becomes one line on standard error, `<command>: <error>`, and exit 1.
+func orExit<T>(_ command: String, _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        printError("\(command): \(error)")
+        throw ExitCode(1)
+    }
+}
+
 /// Writes a line to standard error.
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
