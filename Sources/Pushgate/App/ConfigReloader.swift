@@ -37,15 +37,19 @@ struct ConfigReloader: Service, CustomStringConvertible {
         }
     }
 
-    /// The sections that need a restart to change, as they compare (the TLS file paths aside:
-    /// their contents reload).
-    static func restartOnly(_ config: PushgateConfig) -> [(name: String, value: String)] {
-        var server = config.server
-        server.tls = nil
-        return [("server", "\(server)"), ("server.tls", "\(config.server.tls.map { "\($0)" } ?? "none")"), ("mqtt", "\(config.mqtt)"),
-                ("storage", "\(config.storage)"), ("lists", "\(config.lists)"),
-                ("receipts", "\(config.receipts)"), ("metrics", "\(config.metrics)"),
-                ("logging.format", "\(config.logging.format)"), ("logging.access_log", "\(config.logging.accessLog)")]
+    /// The sections that need a restart to change and differ between `old` and `new` (the TLS
+    /// file paths count; the files' contents reload).
+    static func restartOnly(_ old: PushgateConfig, _ new: PushgateConfig) -> [String] {
+        var oldServer = old.server, newServer = new.server
+        oldServer.tls = nil
+        newServer.tls = nil
+        let differences: [(String, Bool)] = [
+            ("server", oldServer != newServer), ("server.tls", old.server.tls != new.server.tls), ("mqtt", old.mqtt != new.mqtt),
+            ("storage", old.storage != new.storage), ("lists", old.lists != new.lists), ("receipts", old.receipts != new.receipts),
+            ("metrics", old.metrics != new.metrics), ("logging.format", old.logging.format != new.logging.format),
+            ("logging.access_log", old.logging.accessLog != new.logging.accessLog),
+        ]
+        return differences.filter(\.1).map(\.0)
     }
 
     func reload() {
@@ -56,7 +60,7 @@ struct ConfigReloader: Service, CustomStringConvertible {
             logger.error("config: reload refused, nothing changed", metadata: ["error": "\(error)"])
             return
         }
-        let needRestart = zip(Self.restartOnly(running), Self.restartOnly(config)).filter { $0.value != $1.value }.map(\.0.name)
+        let needRestart = Self.restartOnly(running, config)
         if !needRestart.isEmpty {
             logger.warning("config: these sections changed but need a restart; not applied", metadata: ["sections": "\(needRestart.joined(separator: ","))"])
         }

@@ -1,6 +1,6 @@
 /// The `lists` section: multi-device lists and their abuse controls (the aggregation draft's
 /// security section: one small request can cause a lot of traffic).
-public struct ListsConfig: Sendable, Decodable {
+public struct ListsConfig: Sendable, Decodable, Equatable {
     /// `max_members`: members one list may have.
     public var maxMembers = 10_000
     /// `max_lists_per_key`: lists one VAPID key may create.

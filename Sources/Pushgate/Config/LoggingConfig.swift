@@ -1,5 +1,5 @@
 /// The `logging` section.
-public struct LoggingConfig: Sendable, Decodable {
+public struct LoggingConfig: Sendable, Decodable, Equatable {
     /// How log lines are written.
     public enum Format: String, Sendable {
         /// swift-log's text lines.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The `mqtt` section: the one shared connection to the broker.
-public struct MQTTConfig: Sendable, Decodable {
+public struct MQTTConfig: Sendable, Decodable, Equatable {
     /// The MQTT protocol version spoken to the broker.
     public enum ProtocolVersion: String, Sendable {
         /// MQTT 5: message expiry, user properties, correlation data (the full mapping).
@@ -11,7 +11,7 @@ public struct MQTTConfig: Sendable, Decodable {
     }
 
     /// TLS material for `mqtts://`.
-    public struct TLSFiles: Sendable, Decodable {
+    public struct TLSFiles: Sendable, Decodable, Equatable {
         /// `ca_file`: PEM CA certificates to verify the broker with (system CAs when absent).
         public var caFile: String?
         /// `certificate_file`: PEM client certificate, for brokers that require one.

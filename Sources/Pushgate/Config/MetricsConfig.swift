@@ -1,5 +1,5 @@
 /// The `metrics` section: Prometheus metrics on a listener of their own, off the public port.
-public struct MetricsConfig: Sendable, Decodable {
+public struct MetricsConfig: Sendable, Decodable, Equatable {
     /// `listen`: `host:port` serving `GET /metrics` (Prometheus text format); absent: no metrics
     /// listener. Keep it on a private interface: the metrics say how busy the service is.
     public var listen: HostAndPort?

@@ -1,5 +1,5 @@
 /// The `receipts` section: bounds on delivery receipts (RFC 8030 §5.1).
-public struct ReceiptsConfig: Sendable, Decodable {
+public struct ReceiptsConfig: Sendable, Decodable, Equatable {
     /// `max_subscriptions_per_key`: receipt subscriptions one VAPID key may create (403 above).
     public var maxSubscriptionsPerKey = 100
     /// `max_pending_per_subscription`: receipts one receipt subscription may have outstanding —

@@ -1,5 +1,5 @@
 /// The `server` section: where the HTTP front end listens and the URLs it hands out.
-public struct ServerConfig: Sendable, Decodable {
+public struct ServerConfig: Sendable, Decodable, Equatable {
     /// `listen`: the address and port to accept HTTP/1.1 and HTTP/2 on.
     public var listen: HostAndPort
     /// `public_url`: the scheme, host and port clients reach this service at; every capability
@@ -44,7 +44,7 @@ public struct ServerConfig: Sendable, Decodable {
     }
 
     /// A certificate chain and its private key, both PEM.
-    public struct TLSFiles: Sendable, Decodable {
+    public struct TLSFiles: Sendable, Decodable, Equatable {
         /// `certificate`: the PEM certificate chain, leaf first.
         public var certificate: String
         /// `private_key`: the PEM private key.

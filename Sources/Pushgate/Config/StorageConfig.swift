@@ -3,7 +3,7 @@ import Foundation
 /// The `storage` section: where the registry (subscriptions, lists, sets, receipts, held
 /// messages) is kept — an embedded SQLite file (`path`, one instance) or a PostgreSQL database
 /// (`url`, any number of instances).
-public struct StorageConfig: Sendable, Decodable {
+public struct StorageConfig: Sendable, Decodable, Equatable {
     /// Which database holds the registry.
     public enum Backend: Sendable, Equatable {
         /// `path`: the SQLite database file, created if missing; one Pushgate process at a time.
