@@ -122,7 +122,7 @@ struct SubscriptionLine: Encodable {
     init(_ subscription: Subscription) {
         topic = subscription.topicID.rawValue
         setTopic = subscription.set?.topicID.rawValue
-        created = RFC3339Text.format(subscription.createdAt)
+        created = RFC3339.format(subscription.createdAt)
         restrictedTo = subscription.restrictionKey.map(KeyFingerprint.of)
     }
 
@@ -143,7 +143,7 @@ struct ListLine: Encodable {
     init(_ list: PushList) {
         creator = KeyFingerprint.of(list.creatorKey)
         members = list.members.count
-        created = RFC3339Text.format(list.createdAt)
+        created = RFC3339.format(list.createdAt)
     }
 }
 
@@ -152,14 +152,5 @@ struct ListLine: Encodable {
 enum KeyFingerprint {
     static func of(_ key: VAPIDPublicKey) -> String {
         SHA256.hash(data: key.rawBytes).prefix(8).map { String(format: "%02x", $0) }.joined()
-    }
-}
-
-/// RFC 3339 UTC for the admin output.
-enum RFC3339Text {
-    static func format(_ seconds: Int64) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(seconds)))
     }
 }

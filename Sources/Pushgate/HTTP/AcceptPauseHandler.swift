@@ -22,7 +22,8 @@ final class AcceptPauseHandler: ChannelInboundHandler, RemovableChannelHandler {
     private let pause: TimeAmount
     private let logger: Logger
     private var paused = false
-    private var lastReport: NIODeadline?
+    /// The error line at most every 10 s.
+    private let reports = LogThrottle()
 
     /// - Parameters:
     ///   - pause: how long to stop accepting after a failure.
@@ -57,9 +58,7 @@ final class AcceptPauseHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func report(_ error: IOError) {
-        let now = NIODeadline.now()
-        if let last = lastReport, now - last < .seconds(10) { return }
-        lastReport = now
+        guard reports.admit() != nil else { return }
         logger.error("http: cannot accept connections; pausing accepts for \(pause.nanoseconds / 1_000_000) ms at a time",
                      metadata: ["error": "\(error)",
                                 "hint": "raise the file descriptor limit (ulimit -n, LimitNOFILE) or lower server.max_connections"])

@@ -1,7 +1,8 @@
 import Foundation
 
-/// RFC 3339 date-times (list member `expires`), as seconds since 1970.
-enum RFC3339 {
+/// RFC 3339 date-times (list member `expires`, `accepted-at`, the admin commands), as seconds
+/// since 1970.
+public enum RFC3339 {
     /// Parses `2026-11-23T12:00:00Z`, with or without fractional seconds and with any offset.
     static func parse(_ text: String) -> Int64? {
         let formatter = ISO8601DateFormatter()
@@ -13,7 +14,7 @@ enum RFC3339 {
 
     /// Formats in UTC without fractions, e.g. `2026-12-01T22:15:03Z`. Integer arithmetic only
     /// (Howard Hinnant's days-to-civil): every delivered message carries one.
-    static func format(_ time: Int64) -> String {
+    public static func format(_ time: Int64) -> String {
         let days = time >= 0 ? time / 86_400 : (time - 86_399) / 86_400
         let secondOfDay = time - days * 86_400
         let shifted = days + 719_468
