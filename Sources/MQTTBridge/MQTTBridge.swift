@@ -357,6 +357,9 @@ extension MQTTBridge {
             try await window.acquire()
             var holdsSlot = true
             defer { if holdsSlot { window.release() } }
+            // A request reset while it waited for the window: nobody wants the outcome, so the
+            // message is not sent (the sender learns nothing, and retries if it cares).
+            if Task.isCancelled { throw MQTTBridgeError.cancelled }
 
             let sendProperties = configuration.protocolVersion == .v5 && !properties.isEmpty
             var propertyList = sendProperties ? Mosquitto.propertyList(properties) : nil

@@ -22,6 +22,9 @@ public enum MQTTBridgeError: Error, Hashable, Sendable, CustomStringConvertible 
     /// Too many publishes are waiting for the window (or one waited past the timeout without
     /// being sent): **not** sent.
     case overloaded
+    /// The caller's task was cancelled (the HTTP request it served was reset) before the message
+    /// was handed to the broker connection: **not** sent.
+    case cancelled
 
     public var description: String {
         switch self {
@@ -34,6 +37,7 @@ public enum MQTTBridgeError: Error, Hashable, Sendable, CustomStringConvertible 
         case .shutDown: "MQTT bridge is shut down"
         case .timedOut: "the MQTT broker did not acknowledge in time (the message may still arrive)"
         case .overloaded: "too many publishes waiting for the MQTT broker (not sent)"
+        case .cancelled: "cancelled before it was sent"
         }
     }
 }

@@ -21,6 +21,18 @@ def pushgate_bin() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def pushgate_release_bin() -> Path:
+    """The release pushgate binary ($PUSHGATE_RELEASE_BIN, or built here): tests that hold the
+    server to latency and memory targets measure the build an operator runs."""
+    if "PUSHGATE_RELEASE_BIN" in os.environ:
+        return Path(os.environ["PUSHGATE_RELEASE_BIN"])
+    subprocess.run(["swift", "build", "-c", "release", "--product", "pushgate"], cwd=ROOT, check=True, capture_output=True)
+    bin_dir = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout.strip()
+    return Path(bin_dir) / "pushgate"
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

@@ -269,6 +269,7 @@ public final class MQTTDelivery: PushDelivery {
         case .brokerUnavailable(let why): .unavailable(why)
         case .connectionLost, .timedOut: .outcomeUnknown
         case .overloaded: .unavailable("too many publishes are waiting for the broker")
+        case .cancelled: .unavailable("the request was cancelled before it was sent")
         case .shutDown: .shuttingDown
         case .packetTooLarge: .tooLarge
         case .rejected(_, let reason): .rejected(reason)

@@ -134,16 +134,24 @@ public final class HTTPServer: Service, Sendable {
         await shutdown()
     }
 
-    /// Stops accepting, waits up to `deadline` for requests in progress, then closes every
-    /// connection.
+    /// Stops accepting, then drains: every connection is asked to quiesce — HTTP/2 ones get
+    /// GOAWAY (the two-step graceful form: new streams are refused, open ones finish), HTTP/1.1
+    /// ones close after the response in progress (idle ones at once) — and each closes when its
+    /// last request is answered. Whatever is still open at `deadline` is closed.
     public func shutdown(deadline: Duration = .seconds(10)) async {
         let server = state.withLockedValue { $0.server }
         try? await server?.close()
         let end = ContinuousClock.now + deadline
-        while tracker.inFlight > 0, ContinuousClock.now < end {
+        for connection in state.withLockedValue({ Array($0.connections.values) }) {
+            connection.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        }
+        while openConnections > 0 || tracker.inFlight > 0, ContinuousClock.now < end {
             try? await Task.sleep(for: .milliseconds(10))
         }
         let connections = state.withLockedValue { Array($0.connections.values) }
+        if !connections.isEmpty {
+            logger.warning("http: closing connections still open at the shutdown deadline", metadata: ["connections": "\(connections.count)"])
+        }
         for connection in connections { try? await connection.close() }
     }
 
@@ -156,7 +164,8 @@ public final class HTTPServer: Service, Sendable {
             return
         }
         let sync = channel.pipeline.syncOperations
-        let activity = ConnectionActivity()
+        let activity = ConnectionActivity(workLimit: Int(config.maxConcurrentStreams))
+        try sync.addHandler(ReadGate(activity: activity))
         try sync.addHandler(IdleStateHandler(readTimeout: .seconds(Int64(config.idleTimeoutSeconds))))
         try sync.addHandler(IdleCloser(activity: activity))
         if let sslContext {
@@ -180,6 +189,7 @@ public final class HTTPServer: Service, Sendable {
     }
 
     private func configureHTTP1(_ channel: any Channel, activity: ConnectionActivity) throws {
+        activity.protocolChosen = true
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(HeaderDeadline(activity: activity, timeout: limits.requestTimeout))
         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
@@ -188,6 +198,7 @@ public final class HTTPServer: Service, Sendable {
     }
 
     private func configureHTTP2(_ channel: any Channel, activity: ConnectionActivity) throws {
+        activity.protocolChosen = true
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: config.maxConcurrentStreams),
@@ -204,10 +215,21 @@ public final class HTTPServer: Service, Sendable {
         // update is another frame); 1 MiB lets the advertised streams all send at once, and a
         // request body is still bounded per stream by the payload limit.
         connection.targetWindowSize = 1 << 20
+        // A push client has no reason to reset streams in bulk; each reset stream's request may
+        // already be running (CVE-2023-44487), so a connection gets GOAWAY (and is closed) after
+        // 50 resets in 30 s instead of NIO's 200.
+        var streams = NIOHTTP2Handler.StreamConfiguration()
+        streams.streamResetFrameRateLimit.maximumCount = 50
         let responder = self.responder, limits = self.limits, tracker = self.tracker, logger = self.logger, accessLog = self.accessLog
         try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
+        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionWatch(headerTimeout: limits.requestTimeout))
+        // Graceful shutdown (ChannelShouldQuiesceEvent): GOAWAY, PING, GOAWAY with the last
+        // stream, close when the streams are done. The grace deadline is HTTPServer.shutdown's.
+        let manager = NIOHTTP2ServerConnectionManagementHandler(
+            eventLoop: channel.eventLoop,
+            configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil))
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: .init()
+            mode: .server, connectionConfiguration: connection, streamConfiguration: streams, streamDelegate: manager.http2StreamDelegate
         ) { stream in
             PushgateMetrics.http2Streams.increment()
             return stream.eventLoop.makeCompletedFuture {
@@ -217,6 +239,8 @@ public final class HTTPServer: Service, Sendable {
                                    accessLog: accessLog))
             }
         }
+        try channel.pipeline.syncOperations.addHandler(manager)
+        try channel.pipeline.syncOperations.addHandler(DispatchAfterRead(activity: activity))
     }
 
     /// Connections open now.
@@ -254,6 +278,10 @@ private final class IdleCloser: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             if activity.requestsInFlight == 0 { context.close(promise: nil) }
+        } else if event is ChannelShouldQuiesceEvent, !activity.protocolChosen {
+            // Shutting down, and no request could have started here yet (no protocol chosen:
+            // TLS handshake or first bytes pending): nothing to drain, nobody to tell.
+            context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)
         }

@@ -29,6 +29,10 @@ final class RequestHandler: ChannelInboundHandler {
     private enum State {
         case idle
         case receiving(HTTPRequestHead, MatchedRoute, ByteBuffer)
+        /// Complete, and run once the connection's read that completed it has been processed
+        /// (HTTP/2 only, ``ConnectionActivity/dispatchAfterRead(_:)``): a RST_STREAM in the same
+        /// read cancels it before it costs anything.
+        case complete(HTTPRequestHead, MatchedRoute, ByteBuffer)
         /// Answered early (413, 431, 408); the rest of the request is dropped.
         case discarding
         /// Waiting for the service.
@@ -47,6 +51,10 @@ final class RequestHandler: ChannelInboundHandler {
     private var streaming: Task<Void, Never>?
     /// Whether this handler counts a request as in flight on its connection.
     private var active = false
+    /// Computes the current request's response; cancelled if the client goes first.
+    private var responseTask: Task<Void, Never>?
+    /// The client reset the stream (or closed the connection) before its answer.
+    private var abandoned = false
 
     /// Whether each request gets an access-log line at info (otherwise at debug).
     private let accessLog: Bool
@@ -77,12 +85,23 @@ final class RequestHandler: ChannelInboundHandler {
             body.writeBuffer(&chunk)
             state = .receiving(head, route, body)
         case (.end, .receiving(let head, let route, let body)):
-            dispatch(head: head, route: route, body: body, context: context)
+            if isHTTP2 {
+                timeout?.cancel()
+                state = .complete(head, route, body)
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                activity.dispatchAfterRead {
+                    let (handler, context) = loopBound.value
+                    guard case .complete(let head, let route, let body) = handler.state else { return }  // reset meanwhile
+                    handler.dispatch(head: head, route: route, body: body, context: context)
+                }
+            } else {
+                dispatch(head: head, route: route, body: body, context: context)
+            }
         case (.end, .discarding):
             state = .idle
         case (.body, .discarding), (.body, .responding), (.end, .responding):
             break
-        case (.head, _), (.body, .idle), (.end, .idle):
+        case (.head, _), (.body, .idle), (.end, .idle), (.body, .complete), (.end, .complete):
             // Pipelined requests are serialized by HTTPServerPipelineHandler; anything else is a bug in the peer.
             context.close(promise: nil)
         }
@@ -128,12 +147,24 @@ final class RequestHandler: ChannelInboundHandler {
         let request = APIRequest(method: head.method == .HEAD ? .GET : head.method, path: Self.path(of: head.uri), headers: head.headers,
                                  body: body, canServerPush: isHTTP2 && head.method != .HEAD, remoteAddress: peer?.ipAddress)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        context.eventLoop.makeFutureWithTask {
-            await route.respond(request)
-        }.whenSuccess { response in
-            let (handler, context) = loopBound.value
-            handler.finished(response)
-            handler.write(response, version: head.version, keepAlive: head.isKeepAlive, context: context, bodiless: head.method == .HEAD)
+        let eventLoop = context.eventLoop
+        activity.workStarted()
+        // The task is cancelled when the request's stream (or connection) goes first: a request
+        // the client reset is not worth running (RST_STREAM floods, CVE-2023-44487), and a
+        // publish not yet handed to the broker is dropped (the client got no answer: not sent).
+        responseTask = Task {
+            let response: APIResponse? = Task.isCancelled ? nil : await route.respond(request)
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.responseTask = nil
+                handler.activity.workFinished()
+                guard let response, !handler.abandoned else {
+                    PushgateMetrics.requestsAbandoned.increment()
+                    return
+                }
+                handler.finished(response)
+                handler.write(response, version: head.version, keepAlive: head.isKeepAlive, context: context, bodiless: head.method == .HEAD)
+            }
         }
     }
 
@@ -189,10 +220,24 @@ final class RequestHandler: ChannelInboundHandler {
         setActive(false)
         let tracker = self.tracker
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        written.whenComplete { _ in
             if counted { tracker.end() }
             if close { channel.close(promise: nil) }
         }
+        if isHTTP2, response.body.readableBytes > 0, !bodiless { resetIfNotTaken(written, channel: channel) }
+    }
+
+    /// A body the client does not take — its stream's flow-control window kept at zero — would
+    /// hold the stream and its buffered bytes forever: reset the stream when the write has not
+    /// completed within `server.request_timeout_seconds`. (On HTTP/1.1 the unread connection goes
+    /// idle and is closed.)
+    private func resetIfNotTaken(_ written: EventLoopFuture<Void>, channel: any Channel) {
+        let deadline = channel.eventLoop.scheduleTask(in: limits.requestTimeout) {
+            PushgateMetrics.responsesNotTaken.increment()
+            channel.close(promise: nil)
+        }
+        written.whenComplete { _ in deadline.cancel() }
     }
 
     /// The head now (no Content-Length: chunked on HTTP/1.1, DATA frames on HTTP/2), then each
@@ -210,7 +255,9 @@ final class RequestHandler: ChannelInboundHandler {
             for await chunk in stream.chunks {
                 let written = eventLoop.flatSubmit {
                     let (handler, context) = loopBound.value
-                    return context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(chunk.bytes))))
+                    let written = context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(chunk.bytes))))
+                    if handler.isHTTP2 { handler.resetIfNotTaken(written, channel: context.channel) }
+                    return written
                 }
                 guard (try? await written.get()) != nil else { return }
                 let recorded = chunk.written
@@ -285,6 +332,14 @@ final class RequestHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timeout?.cancel()
         streaming?.cancel()
+        if let responseTask {
+            abandoned = true
+            responseTask.cancel()
+            tracker.end()
+        } else if case .complete = state {
+            PushgateMetrics.requestsAbandoned.increment()  // reset before it ran
+            tracker.end()
+        }
         if case .receiving = state { tracker.end() }
         setActive(false)
         state = .idle
@@ -298,6 +353,43 @@ final class RequestHandler: ChannelInboundHandler {
 final class ConnectionActivity: @unchecked Sendable {
     /// Requests received and not yet fully answered. Only touched on the connection's event loop.
     var requestsInFlight = 0
+    /// Responses being computed for this connection, including those of requests the client
+    /// has since reset (until their cancellation lands): the work it has caused. ``ReadGate``
+    /// stops reading while it is at ``workLimit``.
+    private(set) var work = 0
+    /// The most work one connection may cause before its reads pause.
+    let workLimit: Int
+    /// Called (on the event loop) when work drops below the limit again.
+    var onWorkBelowLimit: (() -> Void)?
+
+    init(workLimit: Int = ServerConfig.Defaults.maxConcurrentStreams) { self.workLimit = max(1, workLimit) }
+
+    func workStarted() { work += 1 }
+
+    /// Requests completed during the connection's current read, run after it (HTTP/2).
+    private var completedInRead: [() -> Void] = []
+
+    /// Runs `dispatch` once the connection's current read has been fully processed — after the
+    /// stream closures its frames caused — so that a request reset in the same read (the rapid
+    /// reset pattern: HEADERS, DATA, RST_STREAM back to back) never starts.
+    func dispatchAfterRead(_ dispatch: @escaping () -> Void) {
+        completedInRead.append(dispatch)
+    }
+
+    /// Called by ``DispatchAfterRead`` at the end of a read: the dispatches it collected, to run
+    /// on the next event-loop turn.
+    func takeCompletedInRead() -> [() -> Void] {
+        defer { completedInRead.removeAll() }
+        return completedInRead
+    }
+
+    func workFinished() {
+        work -= 1
+        if work == workLimit - 1 { onWorkBelowLimit?() }
+    }
+
+    /// Whether the connection's protocol (HTTP/1.1 or HTTP/2) has been chosen and configured.
+    var protocolChosen = false
     /// Request heads received so far (``HeaderDeadline`` watches it move).
     var requestsStarted = 0
     /// The stream id the next server push is promised on (even, increasing: RFC 9113 §5.1.1).

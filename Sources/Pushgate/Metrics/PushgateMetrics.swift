@@ -15,6 +15,16 @@ enum PushgateMetrics {
     static let connectionsRefused = Counter(label: "pushgate_http_connections_refused_total")
     static let connectionsOpen = Gauge(label: "pushgate_http_connections_open")
     static let http2Streams = Counter(label: "pushgate_http2_streams_total")
+    /// Requests whose client reset the stream or closed the connection before the answer (not
+    /// counted in `pushgate_http_requests_total`; a push not yet handed to the broker is dropped).
+    static let requestsAbandoned = Counter(label: "pushgate_http_requests_abandoned_total")
+    /// Times a connection's reads were paused because it had caused its limit of work.
+    static let readsPaused = Counter(label: "pushgate_http_reads_paused_total")
+    /// HTTP/2 streams reset because the client did not take the response within the request
+    /// timeout (its flow-control window stayed shut).
+    static let responsesNotTaken = Counter(label: "pushgate_http2_responses_not_taken_total")
+    /// Connections closed after a GOAWAY for a connection error (RFC 9113 §5.4.1).
+    static let connectionErrors = Counter(label: "pushgate_http2_connection_errors_total")
 
     /// Requests by route, status and errno, and their duration by route (for a push: from the
     /// request to the broker's acknowledgement, the moment the 201 is sent).
