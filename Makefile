@@ -1,4 +1,4 @@
-.PHONY: run test bench build install clean
+.PHONY: run test soak bench build install clean
 
 # Pushgate on config.yaml with a local mosquitto (installs what is missing, builds release).
 run:
@@ -7,6 +7,10 @@ run:
 # The whole test suite: Swift tests, then the Python interop tests.
 test:
 	scripts/test.sh
+
+# The long fault-and-attack runs (a table of attacks and their targets) and 5 minutes of fuzzing per parser.
+soak:
+	scripts/soak.sh
 
 # The benchmark: ceilings and Pushgate in one run, a Markdown + JSON table (.run/bench/).
 bench:
@@ -21,4 +25,4 @@ install:
 	scripts/install.sh
 
 clean:
-	rm -rf .build .venv .run
+	rm -rf .build .build-fuzz .venv .run

@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "pushgate-mqtt-bench", targets: ["MQTTBridgeBenchmark"]),
         .executable(name: "pushgate-example-device", targets: ["ExampleDevice"]),
         .executable(name: "pushgate-example-sender", targets: ["ExampleSender"]),
+        .executable(name: "pushgate-fuzz", targets: ["PushgateFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -124,6 +125,14 @@ let package = Package(
             name: "ExampleDevice",
             dependencies: ["WebPush", "WebPushClient", "MQTTBridge", .product(name: "Logging", package: "swift-log")],
             path: "Examples/Swift/Device",
+            swiftSettings: strictSettings
+        ),
+        // libFuzzer targets for the parsers of untrusted bytes (scripts/fuzz.sh); without
+        // -DFUZZING a replayer of saved inputs.
+        .executableTarget(
+            name: "PushgateFuzz",
+            dependencies: ["Pushgate", "WebPush", .product(name: "NIOHTTP1", package: "swift-nio")],
+            path: "Fuzz/PushgateFuzz",
             swiftSettings: strictSettings
         ),
         .executableTarget(

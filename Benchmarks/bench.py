@@ -123,6 +123,7 @@ logging:
   level: "warning"
 lists:
   max_deliveries_per_second_per_key: 10000000
+  max_deliveries_per_second: 10000000
 rate_limits:
   pushes_per_subscription: off
 routes:

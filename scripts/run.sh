@@ -9,7 +9,7 @@ scripts/install-deps.sh
 if (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   echo "using the MQTT broker already listening on 127.0.0.1:1883"
 else
-  mkdir -p .run
+  mkdir -p .run/mosquitto
   mosquitto -c scripts/mosquitto.conf > .run/mosquitto.log 2>&1 &
   broker=$!
   trap 'kill "$broker" 2>/dev/null || true' EXIT

@@ -23,3 +23,5 @@ swift build -c release --product pushgate
 export PUSHGATE_RELEASE_BIN="$(swift build -c release --show-bin-path)/pushgate"
 swift test --skip-build
 .venv/bin/python -m pytest -q Tests/interop
+# A bounded fuzzing run of every parser of untrusted bytes (make soak runs them longer).
+scripts/fuzz.sh 15

@@ -354,6 +354,9 @@ extension MQTTBridge {
         ) async throws -> MQTTPublishAck {
             // Fail fast while down: a 503 must mean "not sent".
             _ = try connection.withLock { try $0.handleForUse() }
+            // One deadline for the whole publish: time spent waiting for a window slot counts
+            // against the PUBACK's timeout too (a push never waits twice the timeout).
+            let started = ContinuousClock.now
             try await window.acquire()
             var holdsSlot = true
             defer { if holdsSlot { window.release() } }
@@ -383,7 +386,7 @@ extension MQTTBridge {
                         guard rc == MOSQ_ERR_SUCCESS.rawValue else { return Mosquitto.error(rc, topic: topic) }
                         // Registered under the connection lock, so a disconnect either sees this
                         // entry (and fails it) or happened before the publish (and we refused).
-                        pending.register(mid, windowed: true) { continuation.resume(with: $0) }
+                        pending.register(mid, windowed: true, since: started) { continuation.resume(with: $0) }
                         return nil
                     }
                     if let failure { continuation.resume(throwing: failure) }

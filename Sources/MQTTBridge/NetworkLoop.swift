@@ -30,11 +30,12 @@ extension MQTTBridge.Core {
                 let connectRC = mosquitto_connect_bind_v5(pointer, broker.host, Int32(broker.port),
                                                           Int32(configuration.keepAliveSeconds), nil, nil)
                 if connectRC == MOSQ_ERR_SUCCESS.rawValue {
-                    // Blocks in poll() until traffic, a publisher's wake-up, or the 1 s timeout
-                    // (for keepalive); returns an error once the connection is gone.
+                    // Blocks in poll() until traffic, a publisher's wake-up, or 100 ms (for
+                    // keepalive, and so publish timeouts are enforced to within 0.1 s even while
+                    // the broker is silent); returns an error once the connection is gone.
                     var loopRC: Int32 = MOSQ_ERR_SUCCESS.rawValue
                     while loopRC == MOSQ_ERR_SUCCESS.rawValue {
-                        loopRC = mosquitto_loop(pointer, 1000, 1)
+                        loopRC = mosquitto_loop(pointer, 100, 1)
                         applyEvents(handle)
                         sweepTimeouts()
                     }

@@ -38,10 +38,11 @@ final class PendingAcks: Sendable {
 
     /// Registers the waiter for `mid`, or completes it at once if the ack already came.
     /// `windowed`: it holds a publish window slot, returned when an abandoned one settles.
-    func register(_ mid: Int32, windowed: Bool = false, _ continuation: @escaping Completion) {
+    /// `since`: when the operation began (its timeout runs from then).
+    func register(_ mid: Int32, windowed: Bool = false, since: ContinuousClock.Instant = .now, _ continuation: @escaping Completion) {
         let early: Int32? = state.withLock { state in
             if case .acknowledged(let code) = state.slots.removeValue(forKey: mid) { return code }
-            state.slots[mid] = .waiting(continuation, since: .now, windowed: windowed)
+            state.slots[mid] = .waiting(continuation, since: since, windowed: windowed)
             return nil
         }
         if let early { continuation(.success(early)) }

@@ -274,3 +274,68 @@ def stop_process(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def paced_pushes(endpoint: str, stop: threading.Event, result: Legitimate, rate: float, clients: int = 8, http2: bool = True) -> None:
+    """`rate` pushes/s over `clients` HTTP/2 connections, each push started on schedule whatever
+    the answers before it take (asyncio: thousands may be in flight when the server is slow)."""
+    import asyncio
+
+    async def run():
+        # One client per connection: httpx multiplexes one HTTP/2 connection per client and waits
+        # for a stream when its 100 are busy.
+        pool = [httpx.AsyncClient(http1=not http2, http2=http2, timeout=60) for _ in range(clients)]
+
+        async def push(client):
+            started = time.monotonic()
+            try:
+                status = (await client.post(endpoint, headers={"TTL": "60"})).status_code
+            except httpx.HTTPError:
+                status = 0
+            result.latencies.append(time.monotonic() - started)
+            result.statuses.append(status)
+
+        tasks, next_at, turn = set(), time.monotonic(), 0
+        while not stop.is_set():
+            task = asyncio.ensure_future(push(pool[turn % clients]))
+            turn += 1
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            next_at += 1 / rate
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        if tasks:
+            await asyncio.gather(*tasks)
+        for client in pool:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+def hung_broker(pid: int, broker_pid: int, endpoint: str, stopped_for: float, rate: float = 400, http2: bool = True) -> AttackResult:
+    """Issue 15 #2: `rate` pushes/s while the broker is stopped with SIGSTOP (alive, silent) for
+    `stopped_for` s. The figures are those of the pushes sent while it was stopped."""
+    warm, stop = Legitimate(), threading.Event()
+    warmer = threading.Thread(target=paced_pushes, args=(endpoint, stop, warm, rate))
+    warmer.start()
+    time.sleep(1)
+    stop.set()
+    warmer.join()
+    idle_kb = rss_kb(pid)
+    watch = MemoryWatch(pid)
+    during, stop = Legitimate(), threading.Event()
+    # Enough connections that the client never waits for a stream (100 per connection): 400/s
+    # answered after 5 s is 2,000 in flight.
+    senders = threading.Thread(target=paced_pushes, args=(endpoint, stop, during, rate, 32, http2))
+    os.kill(broker_pid, signal.SIGSTOP)
+    try:
+        senders.start()
+        time.sleep(stopped_for)
+        stop.set()
+    finally:
+        os.kill(broker_pid, signal.SIGCONT)
+    senders.join(120)
+    peak_kb = watch.stop()
+    result = AttackResult("hung broker (SIGSTOP)", during, idle_kb, peak_kb, rss_kb(pid))
+    answered = sum(1 for status in during.statuses if status in (201, 503))
+    result.detail = f"{len(during.statuses)} pushes while stopped: {answered} answered 201/503, max {1000 * max(during.latencies or [0]):.0f} ms"
+    return result

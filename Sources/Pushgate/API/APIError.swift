@@ -172,7 +172,7 @@ public struct APIError: Error, Sendable {
         APIError(.forbidden, errno: 145, "this VAPID key already has \(limit) lists (lists.max_lists_per_key)")
     }
     static func fanOutRateExceeded(retryAfter: Int) -> APIError {
-        APIError(.tooManyRequests, errno: 146, "fan-out deliveries per second for this VAPID key exceeded (lists.max_deliveries_per_second_per_key)",
+        APIError(.tooManyRequests, errno: 146, "fan-out deliveries per second for this VAPID key exceeded: its share of lists.max_deliveries_per_second (divided between the keys pushing to lists), at most lists.max_deliveries_per_second_per_key",
                   headers: Self.retryAfter(retryAfter))
     }
     static let notListCreator = APIError(.forbidden, errno: 147, "only the VAPID key that created this list may read, change or push to it")

@@ -41,7 +41,7 @@ public final class PushgateAPI: Sendable {
         let receipts = ReceiptHandlers(policy: policy, center: center, urls: urls, logger: logger)
         let push = PushHandlers(policy: policy, registry: registry, delivery: delivery, receipts: receipts, urls: urls, logger: logger)
         let lists = ListHandlers(policy: policy, registry: registry,
-                                 fanOut: FanOut(delivery: delivery, limiter: FanOutLimiter(perSecond: settings.lists.maxDeliveriesPerSecondPerKey)),
+                                 fanOut: FanOut(delivery: delivery, limiter: FanOutLimiter(perKey: settings.lists.maxDeliveriesPerSecondPerKey, total: settings.lists.maxDeliveriesPerSecond)),
                                  receipts: receipts, urls: urls, logger: logger)
         let broadcast = BroadcastHandlers(policy: policy, delivery: delivery, urls: urls, table: broadcasts)
         self.registry = registry

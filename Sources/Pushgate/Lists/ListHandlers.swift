@@ -85,7 +85,7 @@ struct ListHandlers: Sendable {
         let active = list.activeMembers(at: Int64(now.timeIntervalSince1970))
         let subscriptions = registry.subscriptions(pushTokens: active.map(\.token))
         let recipients = active.compactMap { token, member in subscriptions[token].map { (subscription: $0, member: member) } }
-        if let wait = fanOut.limiter.take(recipients.count, for: list.creatorKey, now: now) {
+        if let wait = fanOut.limiter.take(recipients.count, for: list.creatorKey) {
             PushgateMetrics.rateLimited("list_fanout").increment()
             throw .fanOutRateExceeded(retryAfter: wait)
         }

@@ -23,13 +23,23 @@ final class TokenBuckets<Key: Hashable & Sendable>: Sendable {
 
     /// Takes one token for `key`: `nil` when allowed, else the whole seconds until one is there.
     func take(_ key: Key, now: ContinuousClock.Instant = .now) -> Int? {
-        buckets.withLockedValue { buckets in
-            var bucket = refilled(buckets[key], now: now)
-            guard bucket.tokens >= 1 else {
+        take(key, cost: 1, now: now)
+    }
+
+    /// Takes `cost` tokens for `key` from its bucket, refilled at `rate` up to `burst` (by
+    /// default the buckets' own; a caller may vary them per call, as the fan-out's fair share
+    /// does). A cost above the burst is allowed when the bucket is full, and the debt it leaves
+    /// delays the next. `nil` when allowed, else the whole seconds until it would be.
+    func take(_ key: Key, cost: Int, rate: Double? = nil, burst: Double? = nil, now: ContinuousClock.Instant = .now) -> Int? {
+        let rate = rate ?? self.rate, burst = burst ?? self.burst
+        return buckets.withLockedValue { buckets in
+            var bucket = refilled(buckets[key], rate: rate, burst: burst, now: now)
+            let needed = min(Double(cost), burst)
+            guard bucket.tokens >= needed else {
                 buckets[key] = bucket
-                return max(1, Int(((1 - bucket.tokens) / rate).rounded(.up)))
+                return max(1, Int(((needed - bucket.tokens) / rate).rounded(.up)))
             }
-            bucket.tokens -= 1
+            bucket.tokens -= Double(cost)
             if buckets[key] == nil, buckets.count >= maxKeys { evict(&buckets, now: now) }
             buckets[key] = bucket
             return nil
@@ -39,12 +49,12 @@ final class TokenBuckets<Key: Hashable & Sendable>: Sendable {
     /// Whether `key` has no token left (without taking one): the seconds until it has, or `nil`.
     func exhausted(_ key: Key, now: ContinuousClock.Instant = .now) -> Int? {
         buckets.withLockedValue { buckets in
-            let bucket = refilled(buckets[key], now: now)
+            let bucket = refilled(buckets[key], rate: rate, burst: burst, now: now)
             return bucket.tokens >= 1 ? nil : max(1, Int(((1 - bucket.tokens) / rate).rounded(.up)))
         }
     }
 
-    private func refilled(_ bucket: Bucket?, now: ContinuousClock.Instant) -> Bucket {
+    private func refilled(_ bucket: Bucket?, rate: Double, burst: Double, now: ContinuousClock.Instant) -> Bucket {
         guard var bucket else { return Bucket(tokens: burst, updated: now) }
         let elapsed = now - bucket.updated
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -54,7 +64,7 @@ final class TokenBuckets<Key: Hashable & Sendable>: Sendable {
     }
 
     private func evict(_ buckets: inout [Key: Bucket], now: ContinuousClock.Instant) {
-        let full = buckets.filter { refilled($0.value, now: now).tokens >= burst }.map(\.key)
+        let full = buckets.filter { refilled($0.value, rate: rate, burst: burst, now: now).tokens >= burst }.map(\.key)
         if !full.isEmpty {
             for key in full { buckets[key] = nil }
         } else if let oldest = buckets.min(by: { $0.value.updated < $1.value.updated })?.key {

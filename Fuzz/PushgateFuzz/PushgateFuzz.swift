@@ -1,0 +1,103 @@
+// The parsers that take untrusted bytes, as libFuzzer targets (issue 15):
+//
+//   swift build --build-path .build-fuzz --product pushgate-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING
+//   PUSHGATE_FUZZ_TARGET=vapid .build-fuzz/debug/pushgate-fuzz Fuzz/corpus/vapid -max_total_time=60
+//
+// (`scripts/fuzz.sh` does both, for every target.) Built without `FUZZING`, the same binary replays
+// files through the targets: `pushgate-fuzz <target> <file or folder>...` — how a crash the
+// fuzzer saved is reproduced and debugged.
+import Foundation
+import NIOHTTP1
+@testable import Pushgate
+import WebPush
+
+/// One parser under test.
+enum FuzzTarget: String, CaseIterable {
+    /// TTL, Urgency, Topic and Content-Encoding of a push, from header lines `name: value`.
+    case pushHeaders = "push-headers"
+    /// The RFC 8188 aes128gcm header at the start of a push body.
+    case contentCoding = "content-coding"
+    /// An `Authorization: vapid t=…, k=…` value: credentials, JWT, key, claims, signature.
+    case vapid
+    /// A list document or merge patch, also as a gzip body.
+    case listDocument = "list-document"
+    /// The YAML configuration file.
+    case config
+
+    /// Feeds one input to the parser; every outcome but a crash or a hang is fine.
+    func run(_ bytes: [UInt8]) {
+        switch self {
+        case .pushHeaders:
+            var headers = HTTPHeaders()
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+                let parts = line.split(separator: ":", maxSplits: 1)
+                headers.add(name: String(parts[0]), value: parts.count > 1 ? String(parts[1].drop { $0 == " " }) : "")
+            }
+            _ = try? PushHeaders.ttl(headers)
+            _ = try? PushHeaders.urgency(headers)
+            _ = try? PushHeaders.topic(headers)
+            _ = try? PushHeaders.contentEncoding(headers, bodyLength: bytes.count)
+        case .contentCoding:
+            if let header = try? ContentCodingHeader(parsing: bytes) {
+                precondition((try? ContentCodingHeader(parsing: header.encoded())) == header, "re-encoding changed the header")
+            }
+        case .vapid:
+            let text = String(decoding: bytes, as: UTF8.self)
+            let verifier = VAPIDVerifier(origin: "https://push.example.net", cache: nil)
+            _ = try? verifier.verify(authorization: text, now: Date(timeIntervalSince1970: 1_800_000_000))
+            if let credentials = try? VAPIDCredentials(authorization: text) {
+                _ = try? VAPIDToken(parsing: credentials.token)
+                _ = try? VAPIDPublicKey(base64URL: credentials.key)
+            }
+        case .listDocument:
+            _ = try? ListDocument.decode(bytes)
+            if let inflated = try? Gzip.decompress(bytes, limit: 1 << 20) { _ = try? ListDocument.decode(inflated) }
+        case .config:
+            _ = try? ConfigLoader.parse(yaml: String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml", directory: "/nonexistent")
+        }
+    }
+}
+
+#if FUZZING
+/// The target libFuzzer drives, from `PUSHGATE_FUZZ_TARGET`.
+nonisolated(unsafe) let selectedTarget: FuzzTarget = {
+    let name = ProcessInfo.processInfo.environment["PUSHGATE_FUZZ_TARGET"] ?? ""
+    guard let target = FuzzTarget(rawValue: name) else {
+        fatalError("set PUSHGATE_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    return target
+}()
+
+/// libFuzzer's entry point.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    selectedTarget.run(Array(UnsafeBufferPointer(start: data, count: size)))
+    return 0
+}
+#else
+/// Replays files (a corpus, or a crash the fuzzer saved) through a target.
+@main
+enum FuzzReplay {
+    static func main() {
+        let arguments = CommandLine.arguments.dropFirst()
+        guard let name = arguments.first, let target = FuzzTarget(rawValue: name), arguments.count > 1 else {
+            print("usage: pushgate-fuzz <\(FuzzTarget.allCases.map(\.rawValue).joined(separator: "|"))> <file or folder>...")
+            exit(2)
+        }
+        var count = 0
+        for path in arguments.dropFirst() {
+            var isFolder: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+            let files = isFolder.boolValue
+                ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { "\(path)/\($0)" }
+                : [path]
+            for file in files {
+                guard let data = FileManager.default.contents(atPath: file) else { continue }
+                target.run(Array(data))
+                count += 1
+            }
+        }
+        print("\(target.rawValue): \(count) inputs replayed")
+    }
+}
+#endif
