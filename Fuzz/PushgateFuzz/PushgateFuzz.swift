@@ -24,6 +24,14 @@ enum FuzzTarget: String, CaseIterable {
     /// The YAML configuration file.
     case config
 
+    /// An RFC 9110 token character (header names are tokens).
+    static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        default: Array("!#$%&'*+-.^_`|~".utf8).contains(byte)
+        }
+    }
+
     /// Feeds one input to the parser; every outcome but a crash or a hang is fine.
     func run(_ bytes: [UInt8]) {
         switch self {
@@ -31,7 +39,9 @@ enum FuzzTarget: String, CaseIterable {
             var headers = HTTPHeaders()
             for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
                 let parts = line.split(separator: ":", maxSplits: 1)
-                headers.add(name: String(parts[0]), value: parts.count > 1 ? String(parts[1].drop { $0 == " " }) : "")
+                // What NIO's HTTP/1 parser (or HPACK with header validation) can deliver: a token name.
+                guard let name = parts.first, name.utf8.allSatisfy(Self.isTokenByte) else { continue }
+                headers.add(name: String(name), value: parts.count > 1 ? String(parts[1].drop { $0 == " " }) : "")
             }
             _ = try? PushHeaders.ttl(headers)
             _ = try? PushHeaders.urgency(headers)
@@ -70,9 +80,27 @@ nonisolated(unsafe) let selectedTarget: FuzzTarget = {
 
 /// libFuzzer's entry point.
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    selectedTarget.run(Array(UnsafeBufferPointer(start: data, count: size)))
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    selectedTarget.run(size == 0 ? [] : Array(UnsafeBufferPointer(start: data, count: size)))
     return 0
+}
+
+/// libFuzzer's driver (in the toolchain's libclang_rt.fuzzer, linked by `-sanitize=fuzzer`).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+/// The executable's `main`: SwiftPM links a debug executable with `main` renamed to
+/// `<module>_main` (so tests can link the module), which leaves libFuzzer's own `main` unused;
+/// this hands over to its driver instead. (Where no rename happens, libFuzzer's `main` runs.)
+@_cdecl("PushgateFuzz_main")
+public func fuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var argc = argc
+    var argv = argv
+    return LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzOneInput(data, size) }
 }
 #else
 /// Replays files (a corpus, or a crash the fuzzer saved) through a target.

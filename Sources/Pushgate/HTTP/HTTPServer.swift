@@ -241,6 +241,7 @@ public final class HTTPServer: Service, Sendable {
         }
         try channel.pipeline.syncOperations.addHandler(manager)
         try channel.pipeline.syncOperations.addHandler(DispatchAfterRead(activity: activity))
+        try channel.pipeline.syncOperations.addHandler(ConnectionErrorLogger(logger: logger))
     }
 
     /// Connections open now.
