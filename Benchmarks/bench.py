@@ -3,19 +3,25 @@
 Run through `make bench` (scripts/bench.sh builds the release binaries and the C tools first).
 One fresh mosquitto and one Pushgate (release), both on free 127.0.0.1 ports, then:
 
-  1. ceiling     the broker alone: C libmosquitto publisher -> broker -> one QoS 1 subscriber,
-                 4096-byte payloads; messages/s delivered.
+  1. ceiling     the broker alone: C libmosquitto publishers -> broker -> one QoS 1 subscriber,
+                 4096-byte payloads; messages/s delivered, in several client shapes (two processes
+                 each driven by mosquitto_loop; one hand-written poll() loop driving 1, 2 or 4
+                 publishers and the subscriber) — the best is the ceiling, and the table says which
+                 won — with mosquitto's own CPU per message.
   2. push        h2load (HTTP/2 h2c, many streams) POSTs 4096-byte aes128gcm bodies with TTL and
                  one VAPID header reused for the run -> Pushgate -> broker -> the same subscriber;
                  registry of 1,000 subscriptions. Pushes/s delivered; POST->201 percentiles over
                  every request (h2load's log); POST->delivery percentiles from probe pushes sent
                  to a second subscription during the load (send time vs. the subscriber's receive
-                 time, matched by message id); the count check (201s == delivered).
+                 time, matched by message id); the count check (201s == delivered); Pushgate's own
+                 CPU per push (utime + stime from /proc over the run). The same over HTTP/1.1
+                 (h2load --h1, 16 connections).
   3. fan-out     one push to a 10,000-member list -> deliveries/s until the 201 (which Pushgate
                  sends after the broker acknowledged every copy), beside MQTTBridge publishing the
                  same 10,000 copies to 10,000 topics; and one push to an admin route (one broker
                  publish) with 1,000 subscribed devices until the last device has it, beside the
-                 broker fanning out one publish of its own to the same 1,000 devices.
+                 broker fanning out one publish of its own to the same 1,000 devices; Pushgate's
+                 CPU per delivered copy and per route push.
   4. scale       1,000,000 subscriptions (created in bulk with `pushgate admin
                  create-subscriptions`: a million durable HTTP subscribes would take longer than the
                  whole benchmark), restart to ready, resident memory per subscription, the push run
@@ -54,6 +60,12 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's own CPU so far (utime + stime from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(sorted_values, fraction):
     if not sorted_values:
         return float("nan")
@@ -78,14 +90,15 @@ class Processes:
                 process.wait()
 
 
-def start_mosquitto(processes: Processes, work: Path, port: int) -> None:
+def start_mosquitto(processes: Processes, work: Path, port: int) -> subprocess.Popen:
     """A mosquitto for the benchmark on 127.0.0.1:`port`: limits raised so the broker, not its
     defaults, is what is measured."""
     conf = work / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 65535\n"
                     f"max_queued_messages 1000000\npersistence false\nmax_connections -1\n")
-    processes.start(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = processes.start(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_port(port)
+    return broker
 
 
 class Bench:
@@ -106,7 +119,7 @@ class Bench:
     # --- processes ---------------------------------------------------------------------
 
     def start_broker(self):
-        start_mosquitto(self.processes, self.work, self.broker_port)
+        self.broker = start_mosquitto(self.processes, self.work, self.broker_port)
 
     def write_config(self, metrics: bool = False):
         (self.work / "pushgate.yaml").write_text((f'metrics:\n  listen: "127.0.0.1:{self.metrics_port}"\n' if metrics else "") + f"""
@@ -200,14 +213,36 @@ routes:
         assert received == count and subscriber.returncode == 0, f"subscriber: {out}"
         return count / seconds
 
-    def ceiling(self):
-        sub = self.subscriber("bench/ceiling", self.args.count)
-        subprocess.run([self.args.ceiling, "pub", "127.0.0.1", str(self.broker_port), "bench/ceiling",
-                        str(self.args.count), str(SIZE), "1000"], check=True, capture_output=True, timeout=150)
-        return self.delivered_rate(sub, self.args.count)
+    # The client shapes tried for the ceiling; the best one is the broker's ceiling. A weak
+    # client would lower the ceiling and flatter every ratio against it.
+    CEILING_SHAPES = [("two processes, mosquitto_loop", None), ("one poll() loop, 1 publisher", 1),
+                      ("one poll() loop, 2 publishers", 2), ("one poll() loop, 4 publishers", 4)]
 
-    def push_run(self, load: tuple, probe: tuple, body: Path, label: str) -> dict:
-        """h2load against the `load` subscription while probes go to `probe`; see the module doc."""
+    def ceiling(self) -> dict:
+        """Every client shape in turn; the best rate, which shape won, and the broker's own CPU
+        per message in that run."""
+        shapes = {}
+        for name, publishers in self.CEILING_SHAPES:
+            broker_cpu = cpu_seconds(self.broker.pid)
+            if publishers is None:
+                sub = self.subscriber("bench/ceiling", self.args.count)
+                subprocess.run([self.args.ceiling, "pub", "127.0.0.1", str(self.broker_port), "bench/ceiling",
+                                str(self.args.count), str(SIZE), "1000"], check=True, capture_output=True, timeout=150)
+                rate = self.delivered_rate(sub, self.args.count)
+            else:
+                out = subprocess.run([self.args.ceiling, "poll", "127.0.0.1", str(self.broker_port), "bench/ceiling",
+                                      str(self.args.count), str(SIZE), "1000", str(publishers)],
+                                     check=True, capture_output=True, text=True, timeout=150).stdout.split()
+                rate = self.args.count / float(out[out.index("in") + 1])
+            shapes[name] = {"msgs_per_s": rate,
+                            "broker_cpu_us_per_msg": (cpu_seconds(self.broker.pid) - broker_cpu) * 1e6 / self.args.count}
+        best = max(shapes, key=lambda name: shapes[name]["msgs_per_s"])
+        return {"shapes": shapes, "best": best, "msgs_per_s": shapes[best]["msgs_per_s"],
+                "broker_cpu_us_per_msg": shapes[best]["broker_cpu_us_per_msg"]}
+
+    def push_run(self, load: tuple, probe: tuple, body: Path, label: str, http1: bool = False) -> dict:
+        """h2load against the `load` subscription while probes go to `probe`; see the module doc.
+        `http1`: HTTP/1.1 (16 connections, one request each at a time) instead of h2c."""
         count = self.args.count
         load_token, load_topic = load
         probe_token, probe_topic = probe
@@ -217,8 +252,10 @@ routes:
         authorization = self.authorization()
         h2log = self.work / f"h2load-{label}.log"
         h2log.unlink(missing_ok=True)              # h2load appends
+        shape = ["--h1", "-c", "16", "-m", "1"] if http1 else ["-c", str(self.args.clients), "-m", str(self.args.streams)]
+        cpu_before = cpu_seconds(self.pushgate.pid)
         h2load = self.processes.start(
-            ["h2load", "-n", str(count), "-c", str(self.args.clients), "-m", str(self.args.streams), "-d", str(body),
+            ["h2load", "-n", str(count), *shape, "-d", str(body),
              "-H", "TTL: 60", "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {authorization}",
              f"--log-file={h2log}", f"{self.origin}/p/{load_token}"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -245,6 +282,7 @@ routes:
             profiler.wait(60)
         rate = self.delivered_rate(sub, count)
         time.sleep(0.3)                             # the last probes' deliveries
+        cpu = cpu_seconds(self.pushgate.pid) - cpu_before
         probe_sub.send_signal(signal.SIGTERM)
         probe_sub.wait()
 
@@ -265,6 +303,8 @@ routes:
         created = statuses.count(201)
         result = {
             "pushes_per_s": rate,
+            # The server's own CPU over the run, per push answered (load and probes).
+            "cpu_us_per_push": cpu * 1e6 / (created + len(probe_requests)),
             "created": created, "delivered": count, "count_check": created == count,
             "post_201_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
                             "p999": percentile(latencies, 0.999)},
@@ -282,15 +322,17 @@ routes:
         assert created.status_code == 201, created.text
         endpoint = created.json()["endpoint"]
         body_bytes = body.read_bytes()
-        times = []
+        times, cpu = [], 0.0
         for _ in range(self.args.rounds):
             sub = self.subscriber("webpush/#", len(members))
+            cpu_before = cpu_seconds(self.pushgate.pid)
             started = time.monotonic()
             response = httpx.post(endpoint, content=body_bytes, timeout=120, headers={
                 "TTL": "60", "Content-Encoding": "aes128gcm", "Authorization": self.authorization()})
             elapsed = time.monotonic() - started
             assert response.status_code == 201, response.text
             assert int(response.headers["Pushgate-Recipients"]) == len(members)
+            cpu += cpu_seconds(self.pushgate.pid) - cpu_before
             self.delivered_rate(sub, len(members))          # every copy arrived
             times.append(elapsed)
         # The same copies through MQTTBridge alone: 10,000 publishes to 10,000 topics, from 1,000
@@ -304,6 +346,7 @@ routes:
             self.delivered_rate(sub, len(members))
             bridge_times.append(float(out[out.index("in") + 1]))
         return {"members": len(members), "seconds": statistics.median(times),
+                "cpu_us_per_copy": cpu * 1e6 / (len(members) * self.args.rounds),
                 "deliveries_per_s": len(members) / statistics.median(times),
                 "bridge_seconds": statistics.median(bridge_times),
                 "bridge_deliveries_per_s": len(members) / statistics.median(bridge_times)}
@@ -323,6 +366,7 @@ routes:
         pushgate_us = []
         with httpx.Client(http2=True, http1=False, timeout=30) as client:
             client.get(f"{self.origin}/healthz")
+            cpu_before = cpu_seconds(self.pushgate.pid)
             for _ in range(rounds):
                 authorization = self.authorization()
                 started = time.time_ns() // 1000
@@ -331,9 +375,12 @@ routes:
                 assert response.status_code == 201, response.text
                 line = fleet.stdout.readline().split()
                 pushgate_us.append(int(line[3]) - started)
+        cpu = cpu_seconds(self.pushgate.pid) - cpu_before
         fleet.wait(30)
         pushgate_us = pushgate_us[1:]
         return {"devices": devices, "seconds": statistics.median(pushgate_us) / 1e6,
+                # One publish serves the whole fleet: Pushgate's CPU per route push.
+                "cpu_us_per_push": cpu * 1e6 / rounds,
                 "deliveries_per_s": devices / (statistics.median(pushgate_us) / 1e6),
                 "broker_seconds": statistics.median(broker_us) / 1e6,
                 "broker_deliveries_per_s": devices / (statistics.median(broker_us) / 1e6)}
@@ -353,12 +400,15 @@ routes:
         load, probe = rows[0], rows[1]
         log = lambda text: print(f"[{time.monotonic() - started:6.1f} s] {text}", file=sys.stderr, flush=True)
 
-        log("ceiling: C publisher -> broker -> subscriber")
-        self.results["ceiling_msgs_per_s"] = self.ceiling()
+        log("ceiling: the best of several C libmosquitto client shapes -> broker -> subscriber")
+        self.results["ceiling"] = self.ceiling()
+        self.results["ceiling_msgs_per_s"] = self.results["ceiling"]["msgs_per_s"]
         self.start_pushgate()
         self.results["rss_kib_1k"] = rss_kib(self.pushgate.pid)
         log("push: h2load -> Pushgate (1,000 subscriptions)")
         self.results["push"] = self.push_run(load, probe, body, "1k")
+        log("push: h2load --h1 -> Pushgate (HTTP/1.1, 16 connections)")
+        self.results["push_http1"] = self.push_run(load, probe, body, "http1", http1=True)
         self.stop_pushgate()
 
         if self.args.metrics_overhead:
@@ -417,17 +467,31 @@ routes:
                  f"{r['count']:,} messages of {r['size']} bytes, QoS 1, one subscriber; h2load {self.args.clients} "
                  f"connections x {self.args.streams} streams; all on 127.0.0.1, one run ({r['seconds']:.0f} s).", "",
                  "| headline | ratio |", "|---|---|",
-                 f"| **single push / broker ceiling** | **{push['pushes_per_s'] / ceiling:.2f}** |"]
+                 f"| **single push / broker ceiling** | **{push['pushes_per_s'] / ceiling:.2f}** |",
+                 f"| single push over HTTP/1.1 / broker ceiling | {r['push_http1']['pushes_per_s'] / ceiling:.2f} |"]
         if "list" in r:
             lines.append(f"| **list fan-out / broker ceiling** | **{r['list']['deliveries_per_s'] / ceiling:.2f}** |")
             lines.append(f"| list fan-out / MQTTBridge, same copies | {r['list']['deliveries_per_s'] / r['list']['bridge_deliveries_per_s']:.2f} |")
             lines.append(f"| admin route / broker's own fan-out | {r['route']['deliveries_per_s'] / r['route']['broker_deliveries_per_s']:.2f} |")
+        shapes = r["ceiling"]["shapes"]
+        lines += ["", "| CPU per operation (the process's own utime + stime over the run) | µs |", "|---|---:|",
+                  f"| mosquitto, per message in the ceiling run | {r['ceiling']['broker_cpu_us_per_msg']:.1f} |",
+                  f"| Pushgate, per push over h2c | {push['cpu_us_per_push']:.1f} |",
+                  f"| Pushgate, per push over HTTP/1.1 | {r['push_http1']['cpu_us_per_push']:.1f} |"]
+        if "list" in r:
+            lines += [f"| Pushgate, per delivered copy of a list push | {r['list']['cpu_us_per_copy']:.1f} |",
+                      f"| Pushgate, per admin-route push (one publish for {r['route']['devices']:,} devices) | {r['route']['cpu_us_per_push']:.0f} |"]
+        lines += ["", "| ceiling: client shape (C libmosquitto -> mosquitto -> one subscriber) | msg/s | mosquitto µs/msg |", "|---|---:|---:|"]
+        lines += [f"| {'**' + name + '** (the ceiling)' if name == r['ceiling']['best'] else name} | {shape['msgs_per_s']:,.0f} | {shape['broker_cpu_us_per_msg']:.1f} |"
+                  for name, shape in shapes.items()]
+        http1 = r["push_http1"]
         lines += ["", "| path | figure |", "|---|---|",
-                  f"| broker ceiling: C libmosquitto publisher -> mosquitto -> subscriber | {ceiling:,.0f} msg/s |",
+                  f"| broker ceiling ({r['ceiling']['best']}) | {ceiling:,.0f} msg/s |",
                   f"| push: h2load -> Pushgate -> mosquitto -> subscriber (1,000 subscriptions) | {push['pushes_per_s']:,.0f} pushes/s |",
                   f"| POST->201, all {r['count']:,} requests: p50 / p99 / p99.9 | {push['post_201_ms']['p50']:.1f} / {push['post_201_ms']['p99']:.1f} / {push['post_201_ms']['p999']:.1f} ms |",
                   f"| POST->delivery, {push['post_delivery_ms']['samples']} paced probe pushes during the load: p50 / p99 / p99.9 | {push['post_delivery_ms']['p50']:.1f} / {push['post_delivery_ms']['p99']:.1f} / {push['post_delivery_ms']['p999']:.1f} ms |",
                   f"| count check: 201s == delivered | {push['created']:,} == {push['delivered']:,}: {'yes' if push['count_check'] else 'NO'} |",
+                  f"| push over HTTP/1.1 (h2load --h1, 16 connections) | {http1['pushes_per_s']:,.0f} pushes/s; POST->201 p99 {http1['post_201_ms']['p99']:.1f} ms; count check {'yes' if http1['count_check'] else 'NO'} |",
                   f"| Pushgate resident memory, 1,000 subscriptions | {r['rss_kib_1k'] / 1024:.0f} MiB |"]
         if "list" in r:
             lst, route = r["list"], r["route"]
