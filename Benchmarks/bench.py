@@ -72,6 +72,35 @@ def percentile(sorted_values, fraction):
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
 
 
+# The client shapes tried for the ceiling; the best one is the broker's ceiling. A weak client
+# would lower the ceiling and flatter every ratio against it.
+CEILING_SHAPES = [("two processes, mosquitto_loop", None), ("one poll() loop, 1 publisher", 1),
+                  ("one poll() loop, 2 publishers", 2), ("one poll() loop, 4 publishers", 4)]
+
+
+def honest_ceiling(tool: str, port: int, count: int, broker_pid: int, subscriber, delivered_rate) -> dict:
+    """The broker's ceiling: every client shape of the C tool in turn, `count` messages each; the
+    best rate, which shape won, and the broker's own CPU per message in each shape.
+    `subscriber(topic, count)` and `delivered_rate(process, count)` run the two-process shape's
+    subscriber."""
+    shapes = {}
+    for name, publishers in CEILING_SHAPES:
+        broker_cpu = cpu_seconds(broker_pid)
+        if publishers is None:
+            sub = subscriber("bench/ceiling", count)
+            subprocess.run([tool, "pub", "127.0.0.1", str(port), "bench/ceiling", str(count), str(SIZE), "1000"],
+                           check=True, capture_output=True, timeout=300)
+            rate = delivered_rate(sub, count)
+        else:
+            out = subprocess.run([tool, "poll", "127.0.0.1", str(port), "bench/ceiling", str(count), str(SIZE), "1000",
+                                  str(publishers)], check=True, capture_output=True, text=True, timeout=300).stdout.split()
+            rate = count / float(out[out.index("in") + 1])
+        shapes[name] = {"msgs_per_s": rate, "broker_cpu_us_per_msg": (cpu_seconds(broker_pid) - broker_cpu) * 1e6 / count}
+    best = max(shapes, key=lambda name: shapes[name]["msgs_per_s"])
+    return {"shapes": shapes, "best": best, "msgs_per_s": shapes[best]["msgs_per_s"],
+            "broker_cpu_us_per_msg": shapes[best]["broker_cpu_us_per_msg"]}
+
+
 class Processes:
     """Every child process, killed by PID on exit."""
 
@@ -213,32 +242,9 @@ routes:
         assert received == count and subscriber.returncode == 0, f"subscriber: {out}"
         return count / seconds
 
-    # The client shapes tried for the ceiling; the best one is the broker's ceiling. A weak
-    # client would lower the ceiling and flatter every ratio against it.
-    CEILING_SHAPES = [("two processes, mosquitto_loop", None), ("one poll() loop, 1 publisher", 1),
-                      ("one poll() loop, 2 publishers", 2), ("one poll() loop, 4 publishers", 4)]
-
     def ceiling(self) -> dict:
-        """Every client shape in turn; the best rate, which shape won, and the broker's own CPU
-        per message in that run."""
-        shapes = {}
-        for name, publishers in self.CEILING_SHAPES:
-            broker_cpu = cpu_seconds(self.broker.pid)
-            if publishers is None:
-                sub = self.subscriber("bench/ceiling", self.args.count)
-                subprocess.run([self.args.ceiling, "pub", "127.0.0.1", str(self.broker_port), "bench/ceiling",
-                                str(self.args.count), str(SIZE), "1000"], check=True, capture_output=True, timeout=150)
-                rate = self.delivered_rate(sub, self.args.count)
-            else:
-                out = subprocess.run([self.args.ceiling, "poll", "127.0.0.1", str(self.broker_port), "bench/ceiling",
-                                      str(self.args.count), str(SIZE), "1000", str(publishers)],
-                                     check=True, capture_output=True, text=True, timeout=150).stdout.split()
-                rate = self.args.count / float(out[out.index("in") + 1])
-            shapes[name] = {"msgs_per_s": rate,
-                            "broker_cpu_us_per_msg": (cpu_seconds(self.broker.pid) - broker_cpu) * 1e6 / self.args.count}
-        best = max(shapes, key=lambda name: shapes[name]["msgs_per_s"])
-        return {"shapes": shapes, "best": best, "msgs_per_s": shapes[best]["msgs_per_s"],
-                "broker_cpu_us_per_msg": shapes[best]["broker_cpu_us_per_msg"]}
+        return honest_ceiling(self.args.ceiling, self.broker_port, self.args.count, self.broker.pid, self.subscriber,
+                              self.delivered_rate)
 
     def push_run(self, load: tuple, probe: tuple, body: Path, label: str, http1: bool = False) -> dict:
         """h2load against the `load` subscription while probes go to `probe`; see the module doc.
