@@ -16,7 +16,7 @@ final class DispatchAfterRead: ChannelInboundHandler {
         if !completed.isEmpty {
             let batch = NIOLoopBound(completed, eventLoop: context.eventLoop)
             context.eventLoop.execute {
-                for dispatch in batch.value { dispatch() }
+                for (handler, context) in batch.value { handler.dispatchCompleted(context: context) }
             }
         }
         context.fireChannelReadComplete()

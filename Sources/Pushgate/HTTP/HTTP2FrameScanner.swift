@@ -34,6 +34,14 @@ struct HTTP2FrameScanner {
     /// `skipping`: bytes before the first frame (24 for the client preface).
     init(skipping: Int = 0) { self.skip = skipping }
 
+    /// Decodes the 9 bytes of a frame header.
+    private static func header<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> FrameHeader where Bytes.Index == Int {
+        let h = bytes.startIndex
+        return FrameHeader(length: Int(bytes[h]) << 16 | Int(bytes[h + 1]) << 8 | Int(bytes[h + 2]), type: bytes[h + 3], flags: bytes[h + 4],
+                           streamID: (UInt32(bytes[h + 5]) << 24 | UInt32(bytes[h + 6]) << 16 | UInt32(bytes[h + 7]) << 8 | UInt32(bytes[h + 8]))
+                               & 0x7FFF_FFFF)
+    }
+
     /// Scans the next piece of the byte stream.
     mutating func scan(_ buffer: ByteBuffer, _ report: (Event) -> Void) {
         buffer.withUnsafeReadableBytes { bytes in
@@ -57,14 +65,19 @@ struct HTTP2FrameScanner {
                     remaining -= step
                     index += step
                 } else {
-                    let step = min(9 - partialHeader.count, bytes.count - index)
-                    partialHeader.append(contentsOf: bytes[index..<index + step])
-                    index += step
-                    guard partialHeader.count == 9 else { continue }
-                    let h = partialHeader
-                    partialHeader.removeAll(keepingCapacity: true)
-                    let header = FrameHeader(length: Int(h[0]) << 16 | Int(h[1]) << 8 | Int(h[2]), type: h[3], flags: h[4],
-                                             streamID: (UInt32(h[5]) << 24 | UInt32(h[6]) << 16 | UInt32(h[7]) << 8 | UInt32(h[8])) & 0x7FFF_FFFF)
+                    let header: FrameHeader
+                    if partialHeader.isEmpty, bytes.count - index >= 9 {
+                        // The usual case: the whole header is in this piece; no copy.
+                        header = Self.header(bytes[index..<index + 9])
+                        index += 9
+                    } else {
+                        let step = min(9 - partialHeader.count, bytes.count - index)
+                        partialHeader.append(contentsOf: bytes[index..<index + step])
+                        index += step
+                        guard partialHeader.count == 9 else { continue }
+                        header = Self.header(partialHeader[...])
+                        partialHeader.removeAll(keepingCapacity: true)
+                    }
                     report(.frame(header))
                     remaining = header.length
                     if header.type == Self.goAwayType, header.length >= 8 { goAwayPrefix = [] }

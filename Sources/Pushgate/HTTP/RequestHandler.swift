@@ -88,12 +88,7 @@ final class RequestHandler: ChannelInboundHandler {
             if isHTTP2 {
                 timeout?.cancel()
                 state = .complete(head, route, body)
-                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-                activity.dispatchAfterRead {
-                    let (handler, context) = loopBound.value
-                    guard case .complete(let head, let route, let body) = handler.state else { return }  // reset meanwhile
-                    handler.dispatch(head: head, route: route, body: body, context: context)
-                }
+                activity.dispatchAfterRead(self, context: context)
             } else {
                 dispatch(head: head, route: route, body: body, context: context)
             }
@@ -105,6 +100,13 @@ final class RequestHandler: ChannelInboundHandler {
             // Pipelined requests are serialized by HTTPServerPipelineHandler; anything else is a bug in the peer.
             context.close(promise: nil)
         }
+    }
+
+    /// Starts the request completed during the connection's last read, unless its stream was
+    /// reset meanwhile (``DispatchAfterRead``).
+    func dispatchCompleted(context: ChannelHandlerContext) {
+        guard case .complete(let head, let route, let body) = state else { return }
+        dispatch(head: head, route: route, body: body, context: context)
     }
 
     private func received(head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -366,20 +368,20 @@ final class ConnectionActivity: @unchecked Sendable {
 
     func workStarted() { work += 1 }
 
-    /// Requests completed during the connection's current read, run after it (HTTP/2).
-    private var completedInRead: [() -> Void] = []
+    /// Requests completed during the connection's current read, started after it (HTTP/2).
+    private var completedInRead: [(handler: RequestHandler, context: ChannelHandlerContext)] = []
 
-    /// Runs `dispatch` once the connection's current read has been fully processed — after the
-    /// stream closures its frames caused — so that a request reset in the same read (the rapid
-    /// reset pattern: HEADERS, DATA, RST_STREAM back to back) never starts.
-    func dispatchAfterRead(_ dispatch: @escaping () -> Void) {
-        completedInRead.append(dispatch)
+    /// Starts `handler`'s completed request once the connection's current read has been fully
+    /// processed — after the stream closures its frames caused — so that a request reset in the
+    /// same read (the rapid reset pattern: HEADERS, DATA, RST_STREAM back to back) never starts.
+    func dispatchAfterRead(_ handler: RequestHandler, context: ChannelHandlerContext) {
+        completedInRead.append((handler, context))
     }
 
-    /// Called by ``DispatchAfterRead`` at the end of a read: the dispatches it collected, to run
+    /// Called by ``DispatchAfterRead`` at the end of a read: the requests it completed, to start
     /// on the next event-loop turn.
-    func takeCompletedInRead() -> [() -> Void] {
-        defer { completedInRead.removeAll() }
+    func takeCompletedInRead() -> [(handler: RequestHandler, context: ChannelHandlerContext)] {
+        defer { completedInRead = [] }
         return completedInRead
     }
 
