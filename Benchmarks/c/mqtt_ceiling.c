@@ -79,11 +79,11 @@ static void on_publish(struct mosquitto *m, void *u, int mid) {
     inflight--;
 }
 
-static struct mosquitto *connect_to(const char *host, int port, const char *role) {
-    /* Unique per process: several subscribers run at once, and a shared id would take over. */
+static struct mosquitto *connect_to(const char *host, int port, const char *role, int index, void *userdata) {
+    /* Unique per process and connection: several clients run at once, and a shared id would take over. */
     char id[64];
-    snprintf(id, sizeof id, "ceiling-%s-%d", role, (int)getpid());
-    struct mosquitto *m = mosquitto_new(id, true, NULL);
+    snprintf(id, sizeof id, "ceiling-%s%d-%d", role, index, (int)getpid());
+    struct mosquitto *m = mosquitto_new(id, true, userdata);
     mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
     mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
     if (mosquitto_connect(m, host, port, 30) != MOSQ_ERR_SUCCESS) {
@@ -103,19 +103,6 @@ static void on_poll_publish(struct mosquitto *m, void *u, int mid) {
     (void)m; (void)mid;
     ((struct client *)u)->inflight--;
     acked++;
-}
-
-static struct mosquitto *connect_poll(const char *host, int port, const char *role, int index, void *userdata) {
-    char id[64];
-    snprintf(id, sizeof id, "ceiling-%s%d-%d", role, index, (int)getpid());
-    struct mosquitto *m = mosquitto_new(id, true, userdata);
-    mosquitto_int_option(m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
-    mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
-    if (mosquitto_connect(m, host, port, 30) != MOSQ_ERR_SUCCESS) {
-        fprintf(stderr, "cannot connect to %s:%d\n", host, port);
-        exit(1);
-    }
-    return m;
 }
 
 /* Services every connection once: poll for readiness, then read, write and housekeeping. */
@@ -141,12 +128,12 @@ static int run_poll(const char *host, int port, const char *topic, int size, lon
     struct client clients[33];
     int n = publishers + 1;
     /* clients[0] subscribes; the rest publish. */
-    clients[0].m = connect_poll(host, port, "sub", 0, &clients[0]);
+    clients[0].m = connect_to(host, port, "sub", 0, &clients[0]);
     clients[0].inflight = 0;
     mosquitto_message_v5_callback_set(clients[0].m, on_message);
     mosquitto_subscribe_callback_set(clients[0].m, on_subscribe);
     for (int i = 1; i < n; i++) {
-        clients[i].m = connect_poll(host, port, "pub", i, &clients[i]);
+        clients[i].m = connect_to(host, port, "pub", i, &clients[i]);
         clients[i].inflight = 0;
         mosquitto_publish_callback_set(clients[i].m, on_poll_publish);
     }
@@ -188,7 +175,7 @@ int main(int argc, char **argv) {
     }
 
     if (strcmp(argv[1], "sub") == 0) {
-        struct mosquitto *m = connect_to(host, port, "sub");
+        struct mosquitto *m = connect_to(host, port, "sub", 0, NULL);
         if (argc > 6) {
             if (!(id_log = fopen(argv[6], "w"))) { perror(argv[6]); return 1; }
             setvbuf(id_log, NULL, _IOLBF, 0);     /* complete lines even when stopped by a signal */
@@ -210,7 +197,7 @@ int main(int argc, char **argv) {
     long window = atol(argv[7]);
     char *payload = malloc(size);
     memset(payload, 0x5A, size);
-    struct mosquitto *m = connect_to(host, port, "pub");
+    struct mosquitto *m = connect_to(host, port, "pub", 0, NULL);
     mosquitto_publish_callback_set(m, on_publish);
     /* Wait for CONNACK (it carries the broker's receive maximum). */
     while (mosquitto_loop(m, 10, 1) == MOSQ_ERR_SUCCESS && now() < deadline) {

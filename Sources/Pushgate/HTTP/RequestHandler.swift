@@ -334,15 +334,19 @@ final class RequestHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         timeout?.cancel()
         streaming?.cancel()
-        if let responseTask {
-            abandoned = true
-            responseTask.cancel()
+        switch state {
+        case .receiving:
             tracker.end()
-        } else if case .complete = state {
+        case .complete:
             PushgateMetrics.requestsAbandoned.increment()  // reset before it ran
             tracker.end()
+        case .responding where responseTask != nil:
+            abandoned = true
+            responseTask?.cancel()  // counted as abandoned when it finishes
+            tracker.end()
+        case .idle, .discarding, .responding:
+            break
         }
-        if case .receiving = state { tracker.end() }
         setActive(false)
         state = .idle
         context.fireChannelInactive()
@@ -368,6 +372,11 @@ final class ConnectionActivity: @unchecked Sendable {
 
     func workStarted() { work += 1 }
 
+    func workFinished() {
+        work -= 1
+        if work == workLimit - 1 { onWorkBelowLimit?() }
+    }
+
     /// Requests completed during the connection's current read, started after it (HTTP/2).
     private var completedInRead: [(handler: RequestHandler, context: ChannelHandlerContext)] = []
 
@@ -383,11 +392,6 @@ final class ConnectionActivity: @unchecked Sendable {
     func takeCompletedInRead() -> [(handler: RequestHandler, context: ChannelHandlerContext)] {
         defer { completedInRead = [] }
         return completedInRead
-    }
-
-    func workFinished() {
-        work -= 1
-        if work == workLimit - 1 { onWorkBelowLimit?() }
     }
 
     /// Whether the connection's protocol (HTTP/1.1 or HTTP/2) has been chosen and configured.
