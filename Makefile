@@ -1,4 +1,4 @@
-.PHONY: run test soak bench build install clean
+.PHONY: run test soak bench allocations build install clean
 
 # Pushgate on config.yaml with a local mosquitto (installs what is missing, builds release).
 run:
@@ -26,3 +26,7 @@ install:
 
 clean:
 	rm -rf .build .build-fuzz .venv .run
+
+# Heap allocations per operation of the hot units (a table; make test checks the limits).
+allocations:
+	scripts/allocations.sh

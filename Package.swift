@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "pushgate-example-device", targets: ["ExampleDevice"]),
         .executable(name: "pushgate-example-sender", targets: ["ExampleSender"]),
         .executable(name: "pushgate-fuzz", targets: ["PushgateFuzz"]),
+        .executable(name: "pushgate-allocations", targets: ["PushgateAllocations"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -32,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Counts heap allocations for Benchmarks/Allocations (preloaded; never in the server).
+        .package(url: "https://github.com/ordo-one/malloc-interposer.git", from: "1.6.1"),
     ],
     targets: [
         .systemLibrary(
@@ -133,6 +136,21 @@ let package = Package(
             name: "PushgateFuzz",
             dependencies: ["Pushgate", "WebPush", .product(name: "NIOHTTP1", package: "swift-nio")],
             path: "Fuzz/PushgateFuzz",
+            swiftSettings: strictSettings
+        ),
+        // Allocations per operation of the hot units, checked against limits in make test
+        // (scripts/allocations.sh preloads the interposer).
+        .executableTarget(
+            name: "PushgateAllocations",
+            dependencies: [
+                "Pushgate", "PushgateTestSupport", "WebPush", "MQTTBridge", "CMosquitto",
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Benchmarks/Allocations",
+            exclude: ["limits.json"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -66,6 +66,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict:
+    """The process's CPU so far per kind of thread: each thread's utime + stime from
+    /proc/<pid>/task/<tid>/stat, summed by its name with the numbers taken out (NIO's event loops
+    `NIO-ELT-0-#0`, `NIO-ELT-0-#1` are one kind)."""
+    kinds: dict = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue                                # the thread ended meanwhile
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        kind = "".join(c for c in name if not c.isdigit()).rstrip("-#_ ") or name
+        fields = stat.rsplit(")", 1)[1].split()
+        kinds[kind] = kinds.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return kinds
+
+
+def per_thread_us(before: dict, after: dict, operations: int) -> dict:
+    """µs of CPU per operation by kind of thread between two `thread_cpu_seconds` readings
+    (threads that ended in between are missing from `after`: the total says what they took)."""
+    split = {kind: (after[kind] - before.get(kind, 0.0)) * 1e6 / operations for kind in after}
+    return {kind: round(us, 1) for kind, us in sorted(split.items(), key=lambda item: -item[1]) if us >= 0.5}
+
+
 def percentile(sorted_values, fraction):
     if not sorted_values:
         return float("nan")
@@ -174,11 +198,13 @@ routes:
     vapid_keys: ["{self.vapid_public}"]
 """)
 
-    def start_pushgate(self) -> float:
-        """Starts Pushgate; returns seconds from spawn until /readyz answers 200."""
+    def start_pushgate(self, env: dict | None = None) -> float:
+        """Starts Pushgate (with `env` added to the environment); returns seconds from spawn until
+        /readyz answers 200."""
         started = time.monotonic()
         self.pushgate = self.processes.start([self.args.pushgate, "serve", "--config", str(self.work / "pushgate.yaml")],
-                                             stdout=open(self.work / "pushgate.log", "ab"), stderr=subprocess.STDOUT)
+                                             stdout=open(self.work / "pushgate.log", "ab"), stderr=subprocess.STDOUT,
+                                             env={**os.environ, **(env or {})})
         deadline = started + 120
         while time.monotonic() < deadline:
             assert self.pushgate.poll() is None, (self.work / "pushgate.log").read_text()[-2000:]
@@ -260,6 +286,7 @@ routes:
         h2log.unlink(missing_ok=True)              # h2load appends
         shape = ["--h1", "-c", "16", "-m", "1"] if http1 else ["-c", str(self.args.clients), "-m", str(self.args.streams)]
         cpu_before = cpu_seconds(self.pushgate.pid)
+        threads_before = thread_cpu_seconds(self.pushgate.pid)
         h2load = self.processes.start(
             ["h2load", "-n", str(count), *shape, "-d", str(body),
              "-H", "TTL: 60", "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {authorization}",
@@ -289,6 +316,7 @@ routes:
         rate = self.delivered_rate(sub, count)
         time.sleep(0.3)                             # the last probes' deliveries
         cpu = cpu_seconds(self.pushgate.pid) - cpu_before
+        threads_after = thread_cpu_seconds(self.pushgate.pid)
         probe_sub.send_signal(signal.SIGTERM)
         probe_sub.wait()
 
@@ -311,6 +339,7 @@ routes:
             "pushes_per_s": rate,
             # The server's own CPU over the run, per push answered (load and probes).
             "cpu_us_per_push": cpu * 1e6 / (created + len(probe_requests)),
+            "cpu_us_per_push_by_thread": per_thread_us(threads_before, threads_after, created + len(probe_requests)),
             "created": created, "delivered": count, "count_check": created == count,
             "post_201_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
                             "p999": percentile(latencies, 0.999)},
@@ -320,6 +349,26 @@ routes:
             "h2load": [line.strip() for line in h2out.splitlines() if line.startswith(("requests:", "finished in"))],
         }
         return result
+
+    def allocated(self) -> int:
+        """`pushgate_process_allocations_total` (sampled once a second: wait before reading)."""
+        time.sleep(1.2)
+        for line in httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text.splitlines():
+            if line.startswith("pushgate_process_allocations_total "):
+                return int(float(line.split()[1]))
+        raise RuntimeError("no allocation count: is the interposer preloaded?")
+
+    def allocation_run(self, load: tuple, body: Path, http1: bool, count: int = 20_000) -> float:
+        """Heap allocations of the whole server process per push, over `count` pushes."""
+        token, topic = load
+        sub = self.subscriber(f"webpush/{topic}/#", count)
+        shape = ["--h1", "-c", "16", "-m", "1"] if http1 else ["-c", str(self.args.clients), "-m", str(self.args.streams)]
+        before = self.allocated()
+        subprocess.run(["h2load", "-n", str(count), *shape, "-d", str(body), "-H", "TTL: 60", "-H", "Content-Encoding: aes128gcm",
+                        "-H", f"Authorization: {self.authorization()}", f"{self.origin}/p/{token}"],
+                       check=True, capture_output=True, timeout=300)
+        self.delivered_rate(sub, count)
+        return (self.allocated() - before) / count
 
     def list_fanout(self, members: list, body: Path) -> dict:
         document = {f"{self.origin}/p/{token}": {} for token, _ in members}
@@ -417,6 +466,16 @@ routes:
         self.results["push_http1"] = self.push_run(load, probe, body, "http1", http1=True)
         self.stop_pushgate()
 
+        if self.args.interposer:
+            # Counting costs time, so it is a run of its own, after the timed ones.
+            self.write_config(metrics=True)
+            self.start_pushgate(env={"LD_PRELOAD": str(Path(self.args.interposer).resolve()), "PUSHGATE_COUNT_ALLOCATIONS": "1"})
+            log("allocations: the push runs again, every heap allocation of the server counted")
+            self.results["allocations_per_push"] = {"h2c": self.allocation_run(load, body, http1=False),
+                                                    "http1": self.allocation_run(load, body, http1=True)}
+            self.stop_pushgate()
+            self.write_config()
+
         if self.args.metrics_overhead:
             # The same push run with metrics collected, then also scraped every second.
             self.write_config(metrics=True)
@@ -487,6 +546,14 @@ routes:
         if "list" in r:
             lines += [f"| Pushgate, per delivered copy of a list push | {r['list']['cpu_us_per_copy']:.1f} |",
                       f"| Pushgate, per admin-route push (one publish for {r['route']['devices']:,} devices) | {r['route']['cpu_us_per_push']:.0f} |"]
+        if "allocations_per_push" in r:
+            allocations = r["allocations_per_push"]
+            lines += ["", "| heap allocations per push, whole server process (counted run, 20,000 pushes) | h2c | HTTP/1.1 |", "|---|---:|---:|",
+                      f"| Pushgate | {allocations['h2c']:.1f} | {allocations['http1']:.1f} |"]
+        lines += ["", "| Pushgate CPU per push by thread (µs) | h2c | HTTP/1.1 |", "|---|---:|---:|"]
+        by_thread, by_thread_h1 = push["cpu_us_per_push_by_thread"], r["push_http1"]["cpu_us_per_push_by_thread"]
+        lines += [f"| {kind} | {by_thread.get(kind, 0):.1f} | {by_thread_h1.get(kind, 0):.1f} |"
+                  for kind in sorted(set(by_thread) | set(by_thread_h1), key=lambda k: -by_thread.get(k, 0))]
         lines += ["", "| ceiling: client shape (C libmosquitto -> mosquitto -> one subscriber) | msg/s | mosquitto µs/msg |", "|---|---:|---:|"]
         lines += [f"| {'**' + name + '** (the ceiling)' if name == r['ceiling']['best'] else name} | {shape['msgs_per_s']:,.0f} | {shape['broker_cpu_us_per_msg']:.1f} |"
                   for name, shape in shapes.items()]
@@ -540,6 +607,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="fan-out rounds (the median is reported)")
     parser.add_argument("--fleet", type=int, default=1_000, help="devices on the admin route")
     parser.add_argument("--scale", type=int, default=1_000_000, help="subscriptions in the scale run")
+    parser.add_argument("--interposer", help="ordo-one/malloc-interposer's library: count the server's allocations per push")
     parser.add_argument("--profile", action="store_true",
                         help="perf record Pushgate during the first push run (work/perf.data; see docs/performance.md)")
     parser.add_argument("--skip-fanout", action="store_true")

@@ -22,6 +22,8 @@ swift build --build-tests
 swift build -c release --product pushgate
 export PUSHGATE_RELEASE_BIN="$(swift build -c release --show-bin-path)/pushgate"
 swift test --skip-build
+# Allocations per operation of the hot units, held to their limits (deterministic, unlike time).
+scripts/allocations.sh --check
 .venv/bin/python -m pytest -q Tests/interop
 # A bounded fuzzing run of every parser of untrusted bytes (make soak runs them longer).
 scripts/fuzz.sh 15

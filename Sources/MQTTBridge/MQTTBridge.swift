@@ -335,6 +335,9 @@ extension MQTTBridge {
             }
             precondition(first, "MQTTBridge.run() may be called once")
             let networkThread = Thread { [self] in
+                // Named from inside: Foundation on Linux does not pass a name given before start to
+                // the kernel, and the thread would carry its creator's name in top and /proc.
+                pushgate_name_current_thread(threadName)
                 runNetworkLoop()
                 let waiters = thread.withLock { state in
                     state.done = true

@@ -2,7 +2,7 @@ import CMosquitto
 import Foundation
 
 /// Thin helpers over libmosquitto's C API: library setup, error texts, property lists.
-enum Mosquitto {
+package enum Mosquitto {
     /// `mosquitto_lib_init` once per process (it is not reference counted per handle).
     static let initialized: Bool = {
         mosquitto_lib_init() == MOSQ_ERR_SUCCESS.rawValue
@@ -36,7 +36,7 @@ enum Mosquitto {
     // MARK: Properties
 
     /// Builds a libmosquitto property list; the caller frees it with `mosquitto_property_free_all`.
-    static func propertyList(_ properties: MQTTProperties) -> OpaquePointer? {
+    package static func propertyList(_ properties: MQTTProperties) -> OpaquePointer? {
         var list: OpaquePointer?
         if let expiry = properties.messageExpiryInterval {
             mosquitto_property_add_int32(&list, Int32(MQTT_PROP_MESSAGE_EXPIRY_INTERVAL.rawValue), expiry)

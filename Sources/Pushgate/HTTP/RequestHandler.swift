@@ -1,17 +1,23 @@
-import Logging
-import NIOCore
+package import Logging
+package import NIOCore
 import NIOConcurrencyHelpers
 import NIOHPACK
-import NIOHTTP1
+package import NIOHTTP1
 import NIOHTTP2
 
 /// Limits the front end enforces before a request reaches its route. (Body limits come from
 /// the route: ``MatchedRoute/bodyLimit``.)
-struct RequestLimits: Sendable {
+package struct RequestLimits: Sendable {
     /// The most header bytes (names and values) a request may carry; 431 above.
-    var maxHeaderBytes: Int
+    package var maxHeaderBytes: Int
     /// A request must arrive completely within this time; 408 otherwise.
-    var requestTimeout: TimeAmount
+    package var requestTimeout: TimeAmount
+
+    /// Limits for one server.
+    package init(maxHeaderBytes: Int, requestTimeout: TimeAmount) {
+        self.maxHeaderBytes = maxHeaderBytes
+        self.requestTimeout = requestTimeout
+    }
 }
 
 /// Turns one HTTP request (HTTP/1.1, or one HTTP/2 stream through
@@ -22,9 +28,9 @@ struct RequestLimits: Sendable {
 /// 413 at once, as soon as that is known (from Content-Length or while streaming), and the rest
 /// is discarded (HTTP/1.1 connections are then closed, since the unread body would
 /// desynchronize them).
-final class RequestHandler: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+package final class RequestHandler: ChannelInboundHandler {
+    package typealias InboundIn = HTTPServerRequestPart
+    package typealias OutboundOut = HTTPServerResponsePart
 
     private enum State {
         case idle
@@ -61,7 +67,7 @@ final class RequestHandler: ChannelInboundHandler {
     /// The current request's route label (`-` until it is matched) and when its head arrived.
     private var current: (route: String, method: HTTPMethod, started: NIODeadline) = ("-", .GET, .now())
 
-    init(responder: any HTTPResponder, limits: RequestLimits, isHTTP2: Bool, tracker: RequestTracker,
+    package init(responder: any HTTPResponder, limits: RequestLimits, isHTTP2: Bool, tracker: RequestTracker,
          activity: ConnectionActivity, logger: Logger, accessLog: Bool = true) {
         self.accessLog = accessLog
         self.responder = responder
@@ -72,7 +78,7 @@ final class RequestHandler: ChannelInboundHandler {
         self.logger = logger
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
             received(head: head, context: context)
@@ -138,7 +144,8 @@ final class RequestHandler: ChannelInboundHandler {
 
     /// The path of a request target, without its query.
     static func path(of uri: String) -> String {
-        uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
+        guard let query = uri.utf8.firstIndex(of: UInt8(ascii: "?")) else { return uri }  // no copy
+        return String(uri[..<query])
     }
 
     private func dispatch(head: HTTPRequestHead, route: MatchedRoute, body: ByteBuffer, context: ChannelHandlerContext) {
@@ -154,9 +161,9 @@ final class RequestHandler: ChannelInboundHandler {
         // The task is cancelled when the request's stream (or connection) goes first: a request
         // the client reset is not worth running (RST_STREAM floods, CVE-2023-44487), and a
         // publish not yet handed to the broker is dropped (the client got no answer: not sent).
-        responseTask = Task {
+        responseTask = Task(executorPreference: activity.taskExecutor(on: eventLoop)) {
             let response: APIResponse? = Task.isCancelled ? nil : await route.respond(request)
-            eventLoop.execute {
+            let answer: @Sendable () -> Void = {
                 let (handler, context) = loopBound.value
                 handler.responseTask = nil
                 handler.activity.workFinished()
@@ -167,6 +174,8 @@ final class RequestHandler: ChannelInboundHandler {
                 handler.finished(response)
                 handler.write(response, version: head.version, keepAlive: head.isKeepAlive, context: context, bodiless: head.method == .HEAD)
             }
+            // Usually already on the loop (the task prefers it); after an actor it may not be.
+            if eventLoop.inEventLoop { answer() } else { eventLoop.execute(answer) }
         }
     }
 
@@ -323,7 +332,7 @@ final class RequestHandler: ChannelInboundHandler {
     /// A request that cannot be parsed ends the connection: NIO's protocol error handler has
     /// already answered 400 with `Connection: close`, and nothing closes the connection after it
     /// (it used to stay open until the idle timeout).
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is HTTPParserError {
             context.close(promise: nil)
         } else {
@@ -331,7 +340,7 @@ final class RequestHandler: ChannelInboundHandler {
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         timeout?.cancel()
         streaming?.cancel()
         switch state {
@@ -356,7 +365,7 @@ final class RequestHandler: ChannelInboundHandler {
 /// What is going on on one connection, shared by the handlers of its streams (all on its event
 /// loop): a connection with a request in flight — waiting for the broker, or a long-lived stream —
 /// is not idle.
-final class ConnectionActivity: @unchecked Sendable {
+package final class ConnectionActivity: @unchecked Sendable {
     /// Requests received and not yet fully answered. Only touched on the connection's event loop.
     var requestsInFlight = 0
     /// Responses being computed for this connection, including those of requests the client
@@ -368,7 +377,7 @@ final class ConnectionActivity: @unchecked Sendable {
     /// Called (on the event loop) when work drops below the limit again.
     var onWorkBelowLimit: (() -> Void)?
 
-    init(workLimit: Int = ServerConfig.Defaults.maxConcurrentStreams) { self.workLimit = max(1, workLimit) }
+    package init(workLimit: Int = ServerConfig.Defaults.maxConcurrentStreams) { self.workLimit = max(1, workLimit) }
 
     func workStarted() { work += 1 }
 
@@ -394,6 +403,17 @@ final class ConnectionActivity: @unchecked Sendable {
         return completedInRead
     }
 
+    /// Runs this connection's request tasks on its event loop (made at the first request).
+    private var executor: EventLoopTaskExecutor?
+
+    /// The task executor of requests on this connection, whose event loop is `eventLoop`.
+    func taskExecutor(on eventLoop: any EventLoop) -> EventLoopTaskExecutor {
+        if let executor { return executor }
+        let made = EventLoopTaskExecutor(eventLoop)
+        executor = made
+        return made
+    }
+
     /// Whether the connection's protocol (HTTP/1.1 or HTTP/2) has been chosen and configured.
     var protocolChosen = false
     /// Request heads received so far (``HeaderDeadline`` watches it move).
@@ -409,8 +429,11 @@ final class ConnectionActivity: @unchecked Sendable {
 }
 
 /// Counts requests in progress, so shutdown can wait for them.
-final class RequestTracker: Sendable {
+package final class RequestTracker: Sendable {
     private let count = NIOLockedValueBox(0)
+
+    /// A tracker with nothing in progress.
+    package init() {}
 
     func begin() { count.withLockedValue { $0 += 1 } }
     func end() { count.withLockedValue { $0 = max(0, $0 - 1) } }

@@ -24,10 +24,13 @@ struct MetricsSampler: Service {
     private static let vapidMisses = Counter(label: "pushgate_vapid_cache_misses_total")
     private static let vapidEntries = Gauge(label: "pushgate_vapid_cache_entries")
     private static let registryStaleness = Gauge(label: "pushgate_registry_staleness_seconds")
+    /// Only with the allocation counter preloaded (``ProcessAllocations``).
+    private static let allocations = Counter(label: "pushgate_process_allocations_total")
 
     /// The cumulative counts at the last sample.
     private struct Totals {
         var connects = 0, disconnects = 0, takeovers = 0, vapidHits = 0, vapidMisses = 0
+        var allocations: Int64 = 0
     }
 
     func run() async throws {
@@ -65,6 +68,10 @@ struct MetricsSampler: Service {
             Self.vapidEntries.record(cache.count)
         }
         PushgateMetrics.connectionsOpen.record(server.openConnections)
+        if let allocations = ProcessAllocations.count {
+            now.allocations = allocations
+            Self.allocations.increment(by: max(0, allocations - last.allocations))
+        }
         return now
     }
 }

@@ -41,6 +41,9 @@ public struct ContentCodingHeader: Hashable, Sendable {
     /// - Throws: ``ContentCodingError/truncatedHeader(length:)``,
     ///   ``ContentCodingError/keyIDExceedsBody(idlen:available:)`` or
     ///   ``ContentCodingError/recordSizeTooSmall(_:)``.
+    // Inlinable, so it is specialized for the caller's collection: unspecialized, each byte read
+    // through the generic subscript allocated (23 allocations per push body; now the two arrays).
+    @inlinable
     public init<Bytes: Collection>(parsing body: Bytes) throws(ContentCodingError) where Bytes.Element == UInt8 {
         guard body.count >= Self.fixedLength else { throw .truncatedHeader(length: body.count) }
         var index = body.startIndex
