@@ -350,6 +350,28 @@ routes:
         }
         return result
 
+    def paced_run(self, load: tuple, body: Path, rate: float, seconds: float = 8) -> dict:
+        """POST->201 latency at a fixed offered rate (h2c, the push run's connections and streams,
+        each connection paced by h2load --rps) for `seconds`; every push counted delivered."""
+        token, topic = load
+        count = int(rate * seconds)
+        sub = self.subscriber(f"webpush/{topic}/#", count)
+        log = self.work / "h2load-paced.log"
+        log.unlink(missing_ok=True)
+        cpu_before = cpu_seconds(self.pushgate.pid)
+        subprocess.run(["h2load", "-n", str(count), "-c", str(self.args.clients), "-m", str(self.args.streams),
+                        "--rps", str(max(1, round(rate / self.args.clients))), "-d", str(body), "-H", "TTL: 60",
+                        "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {self.authorization()}",
+                        f"--log-file={log}", f"{self.origin}/p/{token}"], check=True, capture_output=True, timeout=300)
+        delivered = self.delivered_rate(sub, count)
+        cpu = cpu_seconds(self.pushgate.pid) - cpu_before
+        rows = [line.split() for line in log.read_text().splitlines()]
+        latencies = sorted(int(row[2]) / 1000 for row in rows)
+        return {"offered_per_s": rate, "pushes": count, "created": sum(1 for row in rows if row[1] == "201"),
+                "delivered_per_s": delivered, "cpu_us_per_push": cpu * 1e6 / count,
+                "post_201_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
+                                "p999": percentile(latencies, 0.999)}}
+
     def allocated(self) -> int:
         """`pushgate_process_allocations_total` (sampled once a second: wait before reading)."""
         time.sleep(1.2)
@@ -464,6 +486,9 @@ routes:
         self.results["push"] = self.push_run(load, probe, body, "1k")
         log("push: h2load --h1 -> Pushgate (HTTP/1.1, 16 connections)")
         self.results["push_http1"] = self.push_run(load, probe, body, "http1", http1=True)
+        rate = 0.8 * self.results["push"]["pushes_per_s"]
+        log(f"push: h2load paced at 80 % of that maximum ({rate:,.0f}/s)")
+        self.results["push_paced"] = self.paced_run(load, body, rate)
         self.stop_pushgate()
 
         if self.args.interposer:
@@ -557,13 +582,14 @@ routes:
         lines += ["", "| ceiling: client shape (C libmosquitto -> mosquitto -> one subscriber) | msg/s | mosquitto µs/msg |", "|---|---:|---:|"]
         lines += [f"| {'**' + name + '** (the ceiling)' if name == r['ceiling']['best'] else name} | {shape['msgs_per_s']:,.0f} | {shape['broker_cpu_us_per_msg']:.1f} |"
                   for name, shape in shapes.items()]
-        http1 = r["push_http1"]
+        http1, paced = r["push_http1"], r["push_paced"]
         lines += ["", "| path | figure |", "|---|---|",
                   f"| broker ceiling ({r['ceiling']['best']}) | {ceiling:,.0f} msg/s |",
                   f"| push: h2load -> Pushgate -> mosquitto -> subscriber (1,000 subscriptions) | {push['pushes_per_s']:,.0f} pushes/s |",
                   f"| POST->201, all {r['count']:,} requests: p50 / p99 / p99.9 | {push['post_201_ms']['p50']:.1f} / {push['post_201_ms']['p99']:.1f} / {push['post_201_ms']['p999']:.1f} ms |",
                   f"| POST->delivery, {push['post_delivery_ms']['samples']} paced probe pushes during the load: p50 / p99 / p99.9 | {push['post_delivery_ms']['p50']:.1f} / {push['post_delivery_ms']['p99']:.1f} / {push['post_delivery_ms']['p999']:.1f} ms |",
                   f"| count check: 201s == delivered | {push['created']:,} == {push['delivered']:,}: {'yes' if push['count_check'] else 'NO'} |",
+                  f"| POST->201 at 80 % of the maximum ({paced['offered_per_s']:,.0f} pushes/s offered, {paced['pushes']:,} pushes, all 201: {'yes' if paced['created'] == paced['pushes'] else 'NO'}): p50 / p99 / p99.9 | {paced['post_201_ms']['p50']:.1f} / {paced['post_201_ms']['p99']:.1f} / {paced['post_201_ms']['p999']:.1f} ms |",
                   f"| push over HTTP/1.1 (h2load --h1, 16 connections) | {http1['pushes_per_s']:,.0f} pushes/s; POST->201 p99 {http1['post_201_ms']['p99']:.1f} ms; count check {'yes' if http1['count_check'] else 'NO'} |",
                   f"| Pushgate resident memory, 1,000 subscriptions | {r['rss_kib_1k'] / 1024:.0f} MiB |"]
         if "list" in r:
