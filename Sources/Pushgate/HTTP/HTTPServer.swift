@@ -221,16 +221,20 @@ public final class HTTPServer: Service, Sendable {
         var streams = NIOHTTP2Handler.StreamConfiguration()
         streams.streamResetFrameRateLimit.maximumCount = 50
         let responder = self.responder, limits = self.limits, tracker = self.tracker, logger = self.logger, accessLog = self.accessLog
-        try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
-        try channel.pipeline.syncOperations.addHandler(HTTP2ConnectionWatch(headerTimeout: limits.requestTimeout))
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(FlushCoalescer())
+        try sync.addHandler(HTTP2ConnectionWatch(headerTimeout: limits.requestTimeout))
         // Graceful shutdown (ChannelShouldQuiesceEvent): GOAWAY, PING, GOAWAY with the last
         // stream, close when the streams are done. The grace deadline is HTTPServer.shutdown's.
         let manager = NIOHTTP2ServerConnectionManagementHandler(
             eventLoop: channel.eventLoop,
             configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil))
-        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: streams, streamDelegate: manager.http2StreamDelegate
-        ) { stream in
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: streams))
+        // Every request but GET and HEAD is served from the frames (HTTP2RequestStreams); the
+        // rest — the receipt stream among them — each get a stream channel from the multiplexer.
+        try sync.addHandler(HTTP2RequestStreams(responder: responder, limits: limits, tracker: tracker, activity: activity, logger: logger,
+                                                accessLog: accessLog))
+        try sync.addHandler(HTTP2StreamMultiplexer(mode: .server, channel: channel, targetWindowSize: connection.targetWindowSize) { stream in
             PushgateMetrics.http2Streams.increment()
             return stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
@@ -238,10 +242,10 @@ public final class HTTPServer: Service, Sendable {
                     RequestHandler(responder: responder, limits: limits, isHTTP2: true, tracker: tracker, activity: activity, logger: logger,
                                    accessLog: accessLog))
             }
-        }
-        try channel.pipeline.syncOperations.addHandler(manager)
-        try channel.pipeline.syncOperations.addHandler(DispatchAfterRead(activity: activity))
-        try channel.pipeline.syncOperations.addHandler(ConnectionErrorLogger(logger: logger))
+        })
+        try sync.addHandler(manager)
+        try sync.addHandler(DispatchAfterRead(activity: activity))
+        try sync.addHandler(ConnectionErrorLogger(logger: logger))
     }
 
     /// Connections open now.

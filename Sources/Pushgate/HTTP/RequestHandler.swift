@@ -64,8 +64,8 @@ package final class RequestHandler: ChannelInboundHandler {
 
     /// Whether each request gets an access-log line at info (otherwise at debug).
     private let accessLog: Bool
-    /// The current request's route label (`-` until it is matched) and when its head arrived.
-    private var current: (route: String, method: HTTPMethod, started: NIODeadline) = ("-", .GET, .now())
+    /// The current request's route label, method and start, for its log line and metrics.
+    private var current = RequestRecord(method: .GET)
 
     package init(responder: any HTTPResponder, limits: RequestLimits, isHTTP2: Bool, tracker: RequestTracker,
          activity: ConnectionActivity, logger: Logger, accessLog: Bool = true) {
@@ -118,7 +118,7 @@ package final class RequestHandler: ChannelInboundHandler {
     private func received(head: HTTPRequestHead, context: ChannelHandlerContext) {
         tracker.begin()
         setActive(true)
-        current = ("-", head.method, .now())
+        current = RequestRecord(method: head.method)
         let headerBytes = head.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
         if headerBytes > limits.maxHeaderBytes {
             refuse(.headersTooLarge, context: context, version: head.version)
@@ -188,15 +188,9 @@ package final class RequestHandler: ChannelInboundHandler {
         write(response, version: version, keepAlive: false, context: context)
     }
 
-    /// A request was answered: its metrics, and its access-log line — the route label (a row of
-    /// the route table, never the path: paths hold capability tokens), status, errno, duration.
+    /// A request was answered: its metrics and access-log line.
     private func finished(_ response: APIResponse) {
-        let nanoseconds = (NIODeadline.now() - current.started).nanoseconds
-        PushgateMetrics.requestFinished(route: current.route, status: response.status.code, errno: response.errno, nanoseconds: nanoseconds)
-        logger.log(level: accessLog ? .info : .debug, "request", metadata: [
-            "route": "\(current.route)", "method": "\(current.method.rawValue)", "status": "\(response.status.code)",
-            "errno": "\(response.errno.map(String.init) ?? "-")", "ms": "\(Double(nanoseconds / 10_000) / 100)",
-        ])
+        current.finished(response, logger: logger, accessLog: accessLog)
     }
 
     /// `counted`: whether this response ends a request the shutdown tracker counts (a stream's
