@@ -12,7 +12,9 @@ import MallocInterposerSwift
 import MQTTBridge
 import NIOCore
 import NIOEmbedded
+import NIOHPACK
 import NIOHTTP1
+import NIOHTTP2
 import Pushgate
 import PushgateTestSupport
 import WebPush
@@ -110,7 +112,7 @@ final class HandlerBench {
     let head: HTTPRequestHead
     let body: ByteBuffer
 
-    struct Answer201: HTTPResponder {
+    nonisolated struct Answer201: HTTPResponder {
         func match(method: HTTPMethod, path: String) -> MatchedRoute {
             MatchedRoute(bodyLimit: 8192, label: "POST /p/{push}") { _ in APIResponse(status: .created) }
         }
@@ -141,6 +143,40 @@ final class HandlerBench {
     }
 }
 
+/// An HTTP/2 connection's request streams (``HTTP2RequestStreams``) fed one push's HEADERS and
+/// DATA frames, whose route answers 201 at once: HPACK and framing are NIO's and not in it.
+@MainActor
+final class StreamsBench {
+    let channel = EmbeddedChannel()
+    let headers: HPACKHeaders
+    let body: ByteBuffer
+    var nextStream = 1
+
+    init(_ fixture: Fixture) throws {
+        var headers = HPACKHeaders([(":method", "POST"), (":scheme", "https"), (":authority", "push.example.net"), (":path", fixture.pushPath)])
+        for (name, value) in fixture.headers { headers.add(name: name.lowercased(), value: value) }
+        headers.add(name: "content-length", value: String(fixture.body.readableBytes))
+        self.headers = headers
+        self.body = fixture.body
+        try channel.pipeline.syncOperations.addHandler(HTTP2RequestStreams(
+            responder: HandlerBench.Answer201(), limits: RequestLimits(maxHeaderBytes: 16_384, requestTimeout: .seconds(10)),
+            tracker: RequestTracker(), activity: ConnectionActivity(), logger: .init(label: "bench"), accessLog: false))
+    }
+
+    func push() throws {
+        let id = HTTP2StreamID(nextStream)
+        nextStream += 2
+        channel.pipeline.fireChannelRead(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers))))
+        channel.pipeline.fireChannelRead(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(body), endStream: true))))
+        channel.pipeline.fireChannelReadComplete()
+        channel.embeddedEventLoop.run()  // the request starts after the read, then its task runs
+        guard let frame = try channel.readOutbound(as: HTTP2Frame.self), case .headers = frame.payload else {
+            throw Failure(description: "no response HEADERS")
+        }
+        channel.pipeline.fireUserInboundEventTriggered(StreamClosedEvent(streamID: id, reason: nil))
+    }
+}
+
 @main @MainActor
 struct PushgateAllocations {
     static func main() async throws {
@@ -151,6 +187,7 @@ struct PushgateAllocations {
 
         let fixture = try await Fixture.make()
         let handler = try HandlerBench(fixture)
+        let streams = try StreamsBench(fixture)
         let now = Date()
         let topics = TopicScheme(prefix: "webpush")
         let units = [
@@ -187,6 +224,9 @@ struct PushgateAllocations {
             },
             Unit(name: "request-handler", what: "RequestHandler on HTTP/1.1: head, body, end in; task; 201 out") {
                 try handler.push()
+            },
+            Unit(name: "http2-request-streams", what: "HTTP2RequestStreams: HEADERS and DATA frames in; task; 201 HEADERS out; stream closed") {
+                try streams.push()
             },
         ]
 

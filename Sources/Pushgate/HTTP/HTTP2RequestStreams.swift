@@ -1,8 +1,8 @@
-import Logging
-import NIOCore
+package import Logging
+package import NIOCore
 import NIOHPACK
 import NIOHTTP1
-import NIOHTTP2
+package import NIOHTTP2
 
 /// Serves an HTTP/2 connection's requests straight from its frames — pushes, subscribes,
 /// acknowledgements, list changes: every method but `GET` and `HEAD` — without a stream channel
@@ -21,11 +21,11 @@ import NIOHTTP2
 /// it (a RST_STREAM in the same read cancels it before it costs anything), a reset or a closed
 /// connection cancels a running request, and an error body the client does not take resets its
 /// stream after the request timeout.
-final class HTTP2RequestStreams: ChannelDuplexHandler {
-    typealias InboundIn = HTTP2Frame
-    typealias InboundOut = HTTP2Frame
-    typealias OutboundIn = HTTP2Frame
-    typealias OutboundOut = HTTP2Frame
+package final class HTTP2RequestStreams: ChannelDuplexHandler {
+    package typealias InboundIn = HTTP2Frame
+    package typealias InboundOut = HTTP2Frame
+    package typealias OutboundIn = HTTP2Frame
+    package typealias OutboundOut = HTTP2Frame
 
     private enum State {
         case receiving
@@ -66,8 +66,10 @@ final class HTTP2RequestStreams: ChannelDuplexHandler {
     private var highestStreamID = HTTP2StreamID(0)
     /// Streams completed during the current read, started after it.
     private var completedInRead: [HTTP2StreamID] = []
+    /// Streams begun during the current read (their timeouts start after it).
+    private var startedInRead: [HTTP2StreamID] = []
 
-    init(responder: any HTTPResponder, limits: RequestLimits, tracker: RequestTracker, activity: ConnectionActivity, logger: Logger,
+    package init(responder: any HTTPResponder, limits: RequestLimits, tracker: RequestTracker, activity: ConnectionActivity, logger: Logger,
          accessLog: Bool) {
         self.responder = responder
         self.limits = limits
@@ -79,7 +81,7 @@ final class HTTP2RequestStreams: ChannelDuplexHandler {
 
     // MARK: Inbound
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         let id = frame.streamID
         if streams[id] != nil {
@@ -107,6 +109,7 @@ final class HTTP2RequestStreams: ChannelDuplexHandler {
         activity.requestsStarted += 1
         var path = "/"
         var headers = HTTPHeaders()
+        headers.reserveCapacity(frame.headers.count)
         var headerBytes = 0
         for (name, value, _) in frame.headers {
             headerBytes += name.utf8.count + value.utf8.count + 4
@@ -130,11 +133,18 @@ final class HTTP2RequestStreams: ChannelDuplexHandler {
         } else if frame.endStream {
             completed(id)
         } else {
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            streams[id]?.timeout = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
-                let (handler, context) = loopBound.value
-                if case .receiving = handler.streams[id]?.state { handler.refuse(id, .requestTimeout, requestEnded: false, context: context) }
-            }
+            startedInRead.append(id)
+        }
+    }
+
+    /// The request timeout of a stream whose body did not complete in the read that started it.
+    /// (A push's HEADERS and DATA nearly always come in one read: no timer for those.)
+    private func startTimeout(_ id: HTTP2StreamID, context: ChannelHandlerContext) {
+        guard case .receiving = streams[id]?.state else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        streams[id]?.timeout = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
+            let (handler, context) = loopBound.value
+            if case .receiving = handler.streams[id]?.state { handler.refuse(id, .requestTimeout, requestEnded: false, context: context) }
         }
     }
 
@@ -176,7 +186,9 @@ final class HTTP2RequestStreams: ChannelDuplexHandler {
         completedInRead.append(id)
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
+        for id in startedInRead { startTimeout(id, context: context) }
+        startedInRead.removeAll(keepingCapacity: true)
         if !completedInRead.isEmpty {
             let ids = completedInRead
             completedInRead = []
@@ -191,7 +203,7 @@ final class HTTP2RequestStreams: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // (Passed on: the multiplexer, and the graceful-shutdown handler that counts open
         // streams, see every stream's events.)
         if let closed = event as? StreamClosedEvent { streamClosed(closed.streamID) }
@@ -216,7 +228,7 @@ final class HTTP2RequestStreams: ChannelDuplexHandler {
         activity.requestsInFlight -= 1
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         for id in Array(streams.keys) { streamClosed(id) }
         context.fireChannelInactive()
     }
@@ -263,10 +275,14 @@ final class HTTP2RequestStreams: ChannelDuplexHandler {
         stream.record.finished(response, logger: logger, accessLog: accessLog)
         streams[id]!.state = early ? .discarding : .answered
         activity.requestsInFlight -= 1
-        // The HTTP/1 headers as HTTP/2 carries them: lowercased, without connection-specific ones.
-        var headers = HPACKHeaders([(":status", String(response.status.code))])
-        headers.add(contentsOf: HPACKHeaders(httpHeaders: response.headers, normalizeHTTPHeaders: true))
-        headers.replaceOrAdd(name: "content-length", value: String(response.body.readableBytes))
+        // HTTP/2 names are lowercase; the API never sets connection-specific fields.
+        var headers = HPACKHeaders()
+        headers.reserveCapacity(response.headers.count + 2)
+        headers.add(name: ":status", value: String(response.status.code))
+        for (name, value) in response.headers where !name.utf8.equalsIgnoringASCIICase("content-length".utf8) {
+            headers.add(name: name.lowercased(), value: value)
+        }
+        headers.add(name: "content-length", value: String(response.body.readableBytes))
         let hasBody = response.body.readableBytes > 0
         let tracker = self.tracker
         let written = context.eventLoop.makePromise(of: Void.self)
