@@ -287,6 +287,7 @@ routes:
         shape = ["--h1", "-c", "16", "-m", "1"] if http1 else ["-c", str(self.args.clients), "-m", str(self.args.streams)]
         cpu_before = cpu_seconds(self.pushgate.pid)
         threads_before = thread_cpu_seconds(self.pushgate.pid)
+        broker_before = cpu_seconds(self.broker.pid)
         h2load = self.processes.start(
             ["h2load", "-n", str(count), *shape, "-d", str(body),
              "-H", "TTL: 60", "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {authorization}",
@@ -317,6 +318,7 @@ routes:
         time.sleep(0.3)                             # the last probes' deliveries
         cpu = cpu_seconds(self.pushgate.pid) - cpu_before
         threads_after = thread_cpu_seconds(self.pushgate.pid)
+        broker_cpu = cpu_seconds(self.broker.pid) - broker_before
         probe_sub.send_signal(signal.SIGTERM)
         probe_sub.wait()
 
@@ -340,6 +342,8 @@ routes:
             # The server's own CPU over the run, per push answered (load and probes).
             "cpu_us_per_push": cpu * 1e6 / (created + len(probe_requests)),
             "cpu_us_per_push_by_thread": per_thread_us(threads_before, threads_after, created + len(probe_requests)),
+            # mosquitto's CPU over the same run, per push (its work for Pushgate and the subscriber).
+            "broker_cpu_us_per_push": broker_cpu * 1e6 / (created + len(probe_requests)),
             "created": created, "delivered": count, "count_check": created == count,
             "post_201_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
                             "p999": percentile(latencies, 0.999)},
@@ -567,7 +571,8 @@ routes:
         lines += ["", "| CPU per operation (the process's own utime + stime over the run) | µs |", "|---|---:|",
                   f"| mosquitto, per message in the ceiling run | {r['ceiling']['broker_cpu_us_per_msg']:.1f} |",
                   f"| Pushgate, per push over h2c | {push['cpu_us_per_push']:.1f} |",
-                  f"| Pushgate, per push over HTTP/1.1 | {r['push_http1']['cpu_us_per_push']:.1f} |"]
+                  f"| Pushgate, per push over HTTP/1.1 | {r['push_http1']['cpu_us_per_push']:.1f} |",
+                  f"| mosquitto, per push during the h2c / HTTP/1.1 run | {push['broker_cpu_us_per_push']:.1f} / {r['push_http1']['broker_cpu_us_per_push']:.1f} |"]
         if "list" in r:
             lines += [f"| Pushgate, per delivered copy of a list push | {r['list']['cpu_us_per_copy']:.1f} |",
                       f"| Pushgate, per admin-route push (one publish for {r['route']['devices']:,} devices) | {r['route']['cpu_us_per_push']:.0f} |"]

@@ -288,6 +288,8 @@ extension MQTTBridge {
         let subscriptions = Locked<(nextID: Int, entries: [Subscription])>((0, []))
         /// Wakes the network thread from a reconnect backoff (shutdown).
         let wakeup = DispatchSemaphore(value: 0)
+        /// Wakes the network loop when a packet was queued from another thread.
+        let loopWakeup = LoopWakeup()
         /// Whether the network thread was started, and waiters for its exit.
         let thread = Locked<(started: Bool, done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, false, []))
         /// Ends when ``requestStop()`` is called (``run()`` waits on it).
@@ -392,7 +394,7 @@ extension MQTTBridge {
                         pending.register(mid, windowed: true, since: started) { continuation.resume(with: $0) }
                         return nil
                     }
-                    if let failure { continuation.resume(throwing: failure) }
+                    if let failure { continuation.resume(throwing: failure) } else { loopWakeup.signal() }
                 }
             } catch {
                 // Timed out: the broker still owes this PUBACK, and the slot is returned then.
@@ -434,7 +436,7 @@ extension MQTTBridge {
                     return true
                 }
                 // Not connected: it is sent with the others on the next connect.
-                if !sent { continuation.resume(returning: nil) }
+                if sent { loopWakeup.signal() } else { continuation.resume(returning: nil) }
             }
             if let code, code >= 0x80 {
                 unsubscribe(MQTTSubscription(filter: filter, id: id))
@@ -453,6 +455,7 @@ extension MQTTBridge {
                 guard let handle = try? connection.handleForUse() else { return }
                 mosquitto_unsubscribe_v5(handle.pointer, nil, subscription.filter, nil)
             }
+            loopWakeup.signal()
         }
 
         // MARK: Shutdown
@@ -470,6 +473,7 @@ extension MQTTBridge {
             }
             window.failWaiters(.shutDown)
             wakeup.signal()
+            loopWakeup.signal()
             requestStop()
         }
 

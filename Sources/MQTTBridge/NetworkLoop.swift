@@ -30,12 +30,12 @@ extension MQTTBridge.Core {
                 let connectRC = mosquitto_connect_bind_v5(pointer, broker.host, Int32(broker.port),
                                                           Int32(configuration.keepAliveSeconds), nil, nil)
                 if connectRC == MOSQ_ERR_SUCCESS.rawValue {
-                    // Blocks in poll() until traffic, a publisher's wake-up, or 100 ms (for
+                    // Each turn blocks until traffic, a publisher's wake-up, or 100 ms (for
                     // keepalive, and so publish timeouts are enforced to within 0.1 s even while
                     // the broker is silent); returns an error once the connection is gone.
                     var loopRC: Int32 = MOSQ_ERR_SUCCESS.rawValue
                     while loopRC == MOSQ_ERR_SUCCESS.rawValue {
-                        loopRC = mosquitto_loop(pointer, 100, 1)
+                        loopRC = loopWakeup.isAvailable ? turn(pointer) : mosquitto_loop(pointer, 100, 1)
                         applyEvents(handle)
                         sweepTimeouts()
                     }
@@ -82,6 +82,33 @@ extension MQTTBridge.Core {
             backOff(attempt: &attempt)
         }
         connection.withLock { $0.threadExited() }
+    }
+
+    /// One turn of the network loop, in place of `mosquitto_loop`: wait (at most 100 ms) for the
+    /// broker's socket or ``LoopWakeup``, read what arrived (acknowledgements, messages), write
+    /// everything queued since the last turn, and keep the connection alive.
+    ///
+    /// The writes of one turn are corked (TCP_CORK): libmosquitto writes each packet with its own
+    /// `write`, and uncorked each would be its own TCP segment — on loopback, its own pass through
+    /// the broker's receive path too. Corked, a burst of publishes leaves in full segments.
+    private func turn(_ pointer: OpaquePointer) -> Int32 {
+        let socket = mosquitto_socket(pointer)
+        guard socket >= 0 else { return MOSQ_ERR_NO_CONN.rawValue }
+        let ready = pushgate_poll(socket, mosquitto_want_write(pointer) ? 1 : 0, loopWakeup.descriptor, 100)
+        if ready < 0 { return errno == EINTR ? MOSQ_ERR_SUCCESS.rawValue : MOSQ_ERR_ERRNO.rawValue }
+        if ready & 4 != 0 { loopWakeup.drain() }
+        if ready & 1 != 0 {
+            let rc = mosquitto_loop_read(pointer, 1)
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
+        }
+        if mosquitto_want_write(pointer) {
+            pushgate_cork(socket, 1)
+            let rc = mosquitto_loop_write(pointer, 1)
+            // (After a failed write the socket may be gone already; uncorking it then is harmless.)
+            pushgate_cork(socket, 0)
+            guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
+        }
+        return mosquitto_loop_misc(pointer)
     }
 
     /// What to do about a refused CONNECT, for the reasons an operator can fix.
