@@ -130,9 +130,11 @@ final class HandlerBench {
     }
 
     func push() throws {
-        try channel.writeInbound(HTTPServerRequestPart.head(head))
-        try channel.writeInbound(HTTPServerRequestPart.body(body))
-        try channel.writeInbound(HTTPServerRequestPart.end(nil))
+        // One read, as a request sent in one piece arrives: head, body, end, then read complete.
+        channel.pipeline.fireChannelRead(HTTPServerRequestPart.head(head))
+        channel.pipeline.fireChannelRead(HTTPServerRequestPart.body(body))
+        channel.pipeline.fireChannelRead(HTTPServerRequestPart.end(nil))
+        channel.pipeline.fireChannelReadComplete()
         channel.embeddedEventLoop.run()  // the request's task, then its answer
         var parts = 0
         while let part = try channel.readOutbound(as: HTTPServerResponsePart.self) {

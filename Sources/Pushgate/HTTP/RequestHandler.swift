@@ -53,6 +53,8 @@ package final class RequestHandler: ChannelInboundHandler {
     private let logger: Logger
     private var state = State.idle
     private var timeout: Scheduled<Void>?
+    /// A request began in the current read; its timeout starts when the read ends (if still needed).
+    private var timeoutDue = false
     /// Writes a streamed body; cancelled when the connection goes.
     private var streaming: Task<Void, Never>?
     /// Whether this handler counts a request as in flight on its connection.
@@ -133,13 +135,25 @@ package final class RequestHandler: ChannelInboundHandler {
             return
         }
         state = .receiving(head, route, context.channel.allocator.buffer(capacity: min(declared ?? 0, route.bodyLimit)))
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timeout = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
-            let (handler, context) = loopBound.value
-            if case .receiving(let head, _, _) = handler.state {
-                handler.refuse(.requestTimeout, context: context, version: head.version)
+        timeoutDue = true
+    }
+
+    /// A request still incomplete when the read that began it ends gets its timeout now. (A push
+    /// nearly always arrives whole in one read: then no timer is made and cancelled for it.)
+    package func channelReadComplete(context: ChannelHandlerContext) {
+        if timeoutDue {
+            timeoutDue = false
+            if case .receiving = state {
+                let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                timeout = context.eventLoop.scheduleTask(in: limits.requestTimeout) {
+                    let (handler, context) = loopBound.value
+                    if case .receiving(let head, _, _) = handler.state {
+                        handler.refuse(.requestTimeout, context: context, version: head.version)
+                    }
+                }
             }
         }
+        context.fireChannelReadComplete()
     }
 
     /// The path of a request target, without its query.
