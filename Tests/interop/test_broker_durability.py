@@ -29,6 +29,12 @@ def test_kill_9_of_the_broker_loses_no_accepted_push(pushgate_bin, tmp_path):
         with httpx.Client() as client:
             for _ in range(count):
                 assert client.post(sub["endpoint"], headers={"TTL": "3600"}).status_code == 201
+        # mosquitto sends the PUBACK (Pushgate's 201) before the save that follows it: a crash during
+        # that save (milliseconds; it rewrites the whole store) can still lose the last message.
+        # docs/mqtt.md says so; what is tested here is "saved within moments of the 201".
+        # (File times are too coarse to tell that save from the one before it: wait half a second.)
+        time.sleep(0.5)
+        assert (tmp_path / "mosquitto.db").exists(), "mosquitto saved nothing"
         broker.kill()                                         # SIGKILL: no clean shutdown, no final save
         broker.start()
         device.connect(subscribe=False)

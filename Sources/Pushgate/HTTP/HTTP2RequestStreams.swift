@@ -245,7 +245,9 @@ package final class HTTP2RequestStreams: ChannelDuplexHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         activity.workStarted()
-        streams[id]!.task = Task(executorPreference: activity.taskExecutor(on: eventLoop)) {
+        // Started immediately: the route runs here, in this turn of the event loop, up to its first
+        // wait (the broker's acknowledgement), so the turn's publishes leave together.
+        let task = Task.immediate(executorPreference: activity.taskExecutor(on: eventLoop)) {
             let response: APIResponse? = Task.isCancelled ? nil : await route.respond(request)
             let answer: @Sendable () -> Void = {
                 let (handler, context) = loopBound.value
@@ -260,6 +262,8 @@ package final class HTTP2RequestStreams: ChannelDuplexHandler {
             }
             if eventLoop.inEventLoop { answer() } else { eventLoop.execute(answer) }
         }
+        // A route that answered without waiting is done already (and its stream may be gone).
+        if case .responding = streams[id]?.state { streams[id]!.task = task }
     }
 
     /// Answers early with an error and drops the rest of the request; `requestEnded`: the client

@@ -61,6 +61,8 @@ package final class RequestHandler: ChannelInboundHandler {
     private var active = false
     /// Computes the current request's response; cancelled if the client goes first.
     private var responseTask: Task<Void, Never>?
+    /// Requests dispatched on this handler so far (tells a request answered at once from the next).
+    private var dispatched = 0
     /// The client reset the stream (or closed the connection) before its answer.
     private var abandoned = false
 
@@ -175,7 +177,12 @@ package final class RequestHandler: ChannelInboundHandler {
         // The task is cancelled when the request's stream (or connection) goes first: a request
         // the client reset is not worth running (RST_STREAM floods, CVE-2023-44487), and a
         // publish not yet handed to the broker is dropped (the client got no answer: not sent).
-        responseTask = Task(executorPreference: activity.taskExecutor(on: eventLoop)) {
+        //
+        // Started immediately: the route runs here, in this turn of the event loop, up to its first
+        // wait (the broker's acknowledgement).
+        dispatched += 1
+        let generation = dispatched
+        let task = Task.immediate(executorPreference: activity.taskExecutor(on: eventLoop)) {
             let response: APIResponse? = Task.isCancelled ? nil : await route.respond(request)
             let answer: @Sendable () -> Void = {
                 let (handler, context) = loopBound.value
@@ -191,6 +198,9 @@ package final class RequestHandler: ChannelInboundHandler {
             // Usually already on the loop (the task prefers it); after an actor it may not be.
             if eventLoop.inEventLoop { answer() } else { eventLoop.execute(answer) }
         }
+        // Unless it was answered without waiting (and the next pipelined request may have been
+        // dispatched meanwhile): then there is nothing left to cancel.
+        if dispatched == generation, case .responding = state { responseTask = task }
     }
 
     /// Answers early with an error and drops the rest of the request.
