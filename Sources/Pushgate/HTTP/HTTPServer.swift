@@ -204,9 +204,9 @@ public final class HTTPServer: Service, Sendable {
             HTTP2Setting(parameter: .maxConcurrentStreams, value: config.maxConcurrentStreams),
             // The HPACK decoder treats a header block over this as a connection error, which
             // would end every stream on the connection. Advertise (and decode up to) 4× the
-            // per-request limit, at least 64 KiB, so one oversized request gets its own 431 from
-            // RequestHandler (RFC 9113 §10.5.1) and only a block past this ceiling ends the
-            // connection (the bound against header bombs).
+            // per-request limit, at least 64 KiB, so one oversized request gets its own 431
+            // (RFC 9113 §10.5.1) and only a block past this ceiling ends the connection (the
+            // bound against header bombs).
             HTTP2Setting(parameter: .maxHeaderListSize, value: max(4 * config.maxHeaderBytes, 65_536)),
             HTTP2Setting(parameter: .initialWindowSize, value: 65_535),
         ]
