@@ -70,7 +70,7 @@ enum FuzzTarget: String, CaseIterable {
 
 #if FUZZING
 /// The target libFuzzer drives, from `PUSHGATE_FUZZ_TARGET`.
-nonisolated(unsafe) let selectedTarget: FuzzTarget = {
+let selectedTarget: FuzzTarget = {
     let name = ProcessInfo.processInfo.environment["PUSHGATE_FUZZ_TARGET"] ?? ""
     guard let target = FuzzTarget(rawValue: name) else {
         fatalError("set PUSHGATE_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))")
