@@ -13,8 +13,7 @@ package import NIOHTTP2
 /// whole application. Here a stream is an entry in a dictionary: HEADERS start it, DATA fill its
 /// bounded body, END_STREAM completes it, and the answer goes out as HEADERS (and DATA for a body).
 /// `GET` and `HEAD` streams — among them the long-lived receipt stream, which answers with server
-/// pushes or a streamed body — pass to the multiplexer after this handler, as every stream did
-/// before.
+/// pushes or a streamed body — pass on to the stream multiplexer after this handler.
 ///
 /// The rules are ``RequestHandler``'s: the header limit (431), the route's body limit (413, as soon
 /// as it is known), the request timeout (408), a request starts only after the read that completed
@@ -69,8 +68,10 @@ package final class HTTP2RequestStreams: ChannelDuplexHandler {
     /// Streams begun during the current read (their timeouts start after it).
     private var startedInRead: [HTTP2StreamID] = []
 
+    /// The request streams of one connection, answered by `responder`'s routes; `activity` is the
+    /// connection's (shared with its stream channels), `accessLog` as `logging.access_log`.
     package init(responder: any HTTPResponder, limits: RequestLimits, tracker: RequestTracker, activity: ConnectionActivity, logger: Logger,
-         accessLog: Bool) {
+                 accessLog: Bool) {
         self.responder = responder
         self.limits = limits
         self.tracker = tracker
@@ -81,6 +82,7 @@ package final class HTTP2RequestStreams: ChannelDuplexHandler {
 
     // MARK: Inbound
 
+    /// A frame: taken if it belongs to a request served here (or begins one), passed on otherwise.
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         let id = frame.streamID
@@ -186,6 +188,7 @@ package final class HTTP2RequestStreams: ChannelDuplexHandler {
         completedInRead.append(id)
     }
 
+    /// The read is over: timers for requests it left incomplete, and a start for those it completed.
     package func channelReadComplete(context: ChannelHandlerContext) {
         for id in startedInRead { startTimeout(id, context: context) }
         startedInRead.removeAll(keepingCapacity: true)
@@ -203,6 +206,7 @@ package final class HTTP2RequestStreams: ChannelDuplexHandler {
         context.fireChannelReadComplete()
     }
 
+    /// A stream closed (answered, reset, or its connection failed) releases what it held here.
     package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // (Passed on: the multiplexer, and the graceful-shutdown handler that counts open
         // streams, see every stream's events.)
@@ -228,6 +232,7 @@ package final class HTTP2RequestStreams: ChannelDuplexHandler {
         activity.requestsInFlight -= 1
     }
 
+    /// The connection went: every request still here is released (and a running one cancelled).
     package func channelInactive(context: ChannelHandlerContext) {
         for id in Array(streams.keys) { streamClosed(id) }
         context.fireChannelInactive()

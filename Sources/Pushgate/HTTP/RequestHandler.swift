@@ -71,6 +71,8 @@ package final class RequestHandler: ChannelInboundHandler {
     /// The current request's route label, method and start, for its log line and metrics.
     private var current = RequestRecord(method: .GET)
 
+    /// A handler for one HTTP/1.1 connection (`isHTTP2` false) or one HTTP/2 stream channel,
+    /// answered by `responder`'s routes; `activity` is the connection's.
     package init(responder: any HTTPResponder, limits: RequestLimits, isHTTP2: Bool, tracker: RequestTracker,
          activity: ConnectionActivity, logger: Logger, accessLog: Bool = true) {
         self.accessLog = accessLog
@@ -82,6 +84,7 @@ package final class RequestHandler: ChannelInboundHandler {
         self.logger = logger
     }
 
+    /// A request part: the head is checked and routed, the body collected within the route's limit.
     package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
@@ -358,6 +361,7 @@ package final class RequestHandler: ChannelInboundHandler {
         }
     }
 
+    /// The connection (or stream) went: a request in progress is settled by its state.
     package func channelInactive(context: ChannelHandlerContext) {
         timeout?.cancel()
         streaming?.cancel()
@@ -395,6 +399,7 @@ package final class ConnectionActivity: @unchecked Sendable {
     /// Called (on the event loop) when work drops below the limit again.
     var onWorkBelowLimit: (() -> Void)?
 
+    /// A connection that may cause at most `workLimit` requests of work at once.
     package init(workLimit: Int = ServerConfig.Defaults.maxConcurrentStreams) { self.workLimit = max(1, workLimit) }
 
     func workStarted() { work += 1 }
