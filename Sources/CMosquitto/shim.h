@@ -24,7 +24,8 @@ static inline void pushgate_wakeup_close(int fd) { close(fd); }
 static inline void pushgate_cork(int fd, int on) { setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on); }
 
 /// Waits up to `timeout_ms` for the broker socket (readable, or writable when `want_write`) or the
-/// wake-up. Returns a bit set: 1 readable (or closed, or failed), 2 writable, 4 woken; -1 on error.
+/// wake-up. Returns a bit set: 1 readable (or closed, or failed), 4 woken; -1 on error. (Writable
+/// needs no bit: the caller writes whenever libmosquitto wants to.)
 static inline int pushgate_poll(int sock, int want_write, int wakeup, int timeout_ms) {
     struct pollfd fds[2] = {
         { .fd = sock, .events = (short)(POLLIN | (want_write ? POLLOUT : 0)), .revents = 0 },
@@ -34,7 +35,6 @@ static inline int pushgate_poll(int sock, int want_write, int wakeup, int timeou
     if (ready < 0) return -1;
     int result = 0;
     if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) result |= 1;
-    if (fds[0].revents & POLLOUT) result |= 2;
     if (fds[1].revents & POLLIN) result |= 4;
     return result;
 }
