@@ -183,7 +183,7 @@ server:
 mqtt:
   url: "mqtt://127.0.0.1:{self.broker_port}"
   client_id: "pushgate-bench"
-storage:
+{f'  max_inflight: {os.environ["BENCH_MAX_INFLIGHT"]}' + chr(10) if os.environ.get("BENCH_MAX_INFLIGHT") else ""}storage:
   path: "{self.database}"
 logging:
   level: "warning"
@@ -404,6 +404,12 @@ routes:
         endpoint = created.json()["endpoint"]
         body_bytes = body.read_bytes()
         times, cpu = [], 0.0
+        profiler = None
+        if self.args.profile_fanout:
+            profiler = self.processes.start(["perf", "record", "-F", "1999", "-g", "-p", str(self.pushgate.pid),
+                                             "-o", str(self.work / "perf-fanout.data")],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
         for _ in range(self.args.rounds):
             sub = self.subscriber("webpush/#", len(members))
             cpu_before = cpu_seconds(self.pushgate.pid)
@@ -416,6 +422,9 @@ routes:
             cpu += cpu_seconds(self.pushgate.pid) - cpu_before
             self.delivered_rate(sub, len(members))          # every copy arrived
             times.append(elapsed)
+        if profiler:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(60)
         # The same copies through MQTTBridge alone: 10,000 publishes to 10,000 topics, from 1,000
         # concurrent publishers (its best window here; scripts/bench-mqtt.sh).
         bridge_times = []
@@ -641,6 +650,8 @@ def main():
     parser.add_argument("--interposer", help="ordo-one/malloc-interposer's library: count the server's allocations per push")
     parser.add_argument("--profile", action="store_true",
                         help="perf record Pushgate during the first push run (work/perf.data; see docs/performance.md)")
+    parser.add_argument("--profile-fanout", action="store_true",
+                        help="perf record Pushgate during the list fan-out rounds (work/perf-fanout.data)")
     parser.add_argument("--skip-fanout", action="store_true")
     parser.add_argument("--metrics-overhead", action="store_true",
                         help="repeat the push run with metrics collected, then also scraped every second")

@@ -10,6 +10,8 @@ final class PublishWindow: Sendable {
     private struct Waiter {
         var continuation: CheckedContinuation<Void, any Error>
         var since: ContinuousClock.Instant
+        /// Slots it waits for, granted together (a batch's chunk; 1 for a single publish).
+        var count: Int
     }
 
     private struct State {
@@ -37,14 +39,27 @@ final class PublishWindow: Sendable {
             return nil
         }
 
-        /// The oldest waiter's enqueue time, skipping cancelled tickets.
-        mutating func oldestSince() -> ContinuousClock.Instant? {
+        /// The oldest waiter still waiting, left in the queue (cancelled tickets skipped).
+        mutating func oldest() -> Waiter? {
             while head < order.count {
-                if let waiter = waiters[order[head]] { return waiter.since }
+                if let waiter = waiters[order[head]] { return waiter }
                 head += 1
             }
             compactIfDrained()
             return nil
+        }
+
+        /// Takes the slots of the waiters at the head of the queue that fit now, in order (a
+        /// waiter for more slots than are free holds back those behind it: FIFO, so a batch
+        /// cannot be starved by single publishes).
+        mutating func admitFitting() -> [CheckedContinuation<Void, any Error>] {
+            var admitted: [CheckedContinuation<Void, any Error>] = []
+            while let waiter = oldest(), inUse + waiter.count <= capacity {
+                _ = popOldest()
+                inUse += waiter.count
+                admitted.append(waiter.continuation)
+            }
+            return admitted
         }
 
         mutating func compactIfDrained() {
@@ -66,9 +81,12 @@ final class PublishWindow: Sendable {
         self.maxWaiting = max(0, maxWaiting)
     }
 
-    /// Waits for a slot; throws ``MQTTBridgeError/overloaded`` at once when `maxWaiting` wait
-    /// already, and ``MQTTBridgeError/cancelled`` when the calling task is cancelled first.
-    func acquire() async throws {
+    /// Waits for `count` slots at once (at most the capacity, which may shrink to the broker's
+    /// receive maximum after CONNACK); throws
+    /// ``MQTTBridgeError/overloaded`` at once when `maxWaiting` wait already, and
+    /// ``MQTTBridgeError/cancelled`` when the calling task is cancelled first.
+    func acquire(count: Int = 1) async throws {
+        precondition(count >= 1, "a window acquisition takes at least one slot")
         if Task.isCancelled { throw MQTTBridgeError.cancelled }
         let ticket = state.withLock { state in
             defer { state.nextTicket &+= 1 }
@@ -80,12 +98,13 @@ final class PublishWindow: Sendable {
                     // Checked under the lock the cancellation handler takes: either it runs
                     // after this enqueues (and removes the waiter) or this sees the flag.
                     if Task.isCancelled { return .some(nil) }
-                    if state.inUse < state.capacity, state.waiting == 0 {
-                        state.inUse += 1
+                    let count = min(count, state.capacity)
+                    if state.inUse + count <= state.capacity, state.waiting == 0 {
+                        state.inUse += count
                         return true
                     }
                     guard state.waiting < maxWaiting else { return nil }
-                    state.waiters[ticket] = Waiter(continuation: continuation, since: .now)
+                    state.waiters[ticket] = Waiter(continuation: continuation, since: .now, count: count)
                     state.order.append(ticket)
                     return false
                 }
@@ -104,16 +123,13 @@ final class PublishWindow: Sendable {
         }
     }
 
-    /// Returns a slot, handing it straight to the oldest waiter if there is one.
-    func release() {
-        let next: CheckedContinuation<Void, any Error>? = state.withLock { state in
-            if state.inUse <= state.capacity, let waiter = state.popOldest() {
-                return waiter.continuation
-            }
-            state.inUse -= 1
-            return nil
+    /// Returns `count` slots, handing them to the oldest waiters they admit.
+    func release(count: Int = 1) {
+        let admitted: [CheckedContinuation<Void, any Error>] = state.withLock { state in
+            state.inUse -= count
+            return state.admitFitting()
         }
-        next?.resume()
+        for waiter in admitted { waiter.resume() }
     }
 
     /// The window's size now (the configured maximum, lowered by the broker's receive maximum).
@@ -127,12 +143,11 @@ final class PublishWindow: Sendable {
     func setCapacity(_ capacity: Int) {
         let admitted: [CheckedContinuation<Void, any Error>] = state.withLock { state in
             state.capacity = max(1, capacity)
-            var admitted: [CheckedContinuation<Void, any Error>] = []
-            while state.inUse < state.capacity, let waiter = state.popOldest() {
-                admitted.append(waiter.continuation)
-                state.inUse += 1
+            // A waiter asked for more than the new capacity gets the whole window.
+            for ticket in state.order[state.head...] where state.waiters[ticket].map({ $0.count > state.capacity }) == true {
+                state.waiters[ticket]?.count = state.capacity
             }
-            return admitted
+            return state.admitFitting()
         }
         for waiter in admitted { waiter.resume() }
     }
@@ -151,7 +166,7 @@ final class PublishWindow: Sendable {
     func failWaiters(enqueuedBefore cutoff: ContinuousClock.Instant) {
         let expired: [Waiter] = state.withLock { state in
             var expired: [Waiter] = []
-            while let since = state.oldestSince(), since < cutoff, let waiter = state.popOldest() {
+            while let oldest = state.oldest(), oldest.since < cutoff, let waiter = state.popOldest() {
                 expired.append(waiter)
             }
             return expired

@@ -86,4 +86,36 @@ struct PublishWindowTests {
         window.release()
         try await young.value
     }
+
+    @Test("a chunk waits for all its slots at once, and single publishes queue behind it (FIFO)")
+    func chunks() async throws {
+        let window = PublishWindow(capacity: 4)
+        try await window.acquire(count: 3)
+        let order = Locked<[String]>([])
+        let chunk = Task { try await window.acquire(count: 3); order.withLock { $0.append("chunk") } }
+        await waitUntilQueued(window, 1)
+        let single = Task { try await window.acquire(); order.withLock { $0.append("single") } }
+        await waitUntilQueued(window, 2)
+        // One slot is free, but the chunk ahead needs three: the single publish keeps waiting.
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(order.withLock { $0 }.isEmpty)
+        window.release(count: 2)               // 3 free: the chunk goes, then nothing fits
+        try await chunk.value
+        #expect(window.waiting == 1)
+        window.release(count: 3)               // the first chunk's slots back: the single goes
+        try await single.value
+        #expect(order.withLock { $0 } == ["chunk", "single"])
+    }
+
+    @Test("lowering the capacity below a waiting chunk shrinks the chunk instead of stranding it")
+    func shrink() async throws {
+        let window = PublishWindow(capacity: 8)
+        try await window.acquire(count: 8)
+        let chunk = Task { try await window.acquire(count: 8) }
+        await waitUntilQueued(window, 1)
+        window.setCapacity(2)
+        window.release(count: 8)
+        try await chunk.value
+        #expect(window.waiting == 0)
+    }
 }

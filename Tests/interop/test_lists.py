@@ -97,6 +97,46 @@ def test_list_fan_out_with_group_key(server, broker):
         device.disconnect()
 
 
+def test_large_list_every_member_once(server, broker):
+    """300 members, more than one chunk of the batch path (64 copies a chunk, 4 in flight): each
+    member's topic gets the push exactly once, under its own message id and acknowledgement topic,
+    and only the member with an encrypted_key gets one; 201 once the broker has all 300."""
+    creator = Creator(server)
+    keyed = devices(server, broker, 1)[0]
+    server.stop()                                    # 300 subscribes in bulk (a subscribe is rate limited)
+    subs = [{"endpoint": f"{server.url}/p/{token}", "mqtt_topic": f"webpush/{topic}/+"}
+            for token, topic in create_subscriptions(server.binary, server.config, 300)]
+    server.start()
+    subs.append(keyed.sub)
+    key = wrap(os.urandom(16), keyed)
+    listener = Device(broker, "webpush/#").connect()
+    created = creator.create({sub["endpoint"]: ({"encrypted_key": key} if sub is keyed.sub else {}) for sub in subs})
+    assert created.status_code == 201, created.text
+    body = os.urandom(3000)
+    pushed = creator.push(created.json()["endpoint"], body)
+    assert pushed.status_code == 201, pushed.text
+    assert pushed.headers["pushgate-recipients"] == "301"
+    bases = {sub["mqtt_topic"].rsplit("/", 1)[0]: sub for sub in subs}
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        got = [m for m in listener.wait_messages(0) if m["topic"].rsplit("/", 1)[0] in bases]
+        if len(got) >= 301:
+            break
+        time.sleep(0.05)
+    time.sleep(0.3)                                  # anything more would be a duplicate
+    got = [m for m in listener.wait_messages(0) if m["topic"].rsplit("/", 1)[0] in bases]
+    assert len(got) == 301
+    assert {m["topic"].rsplit("/", 1)[0] for m in got} == set(bases)
+    assert len({m["user"]["message-id"] for m in got}) == 301
+    assert len({m["response_topic"] for m in got}) == 301
+    assert all(m["payload"] == body for m in got)
+    with_key = [m for m in got if "encrypted-key" in m["user"]]
+    assert len(with_key) == 1 and with_key[0]["user"]["encrypted-key"] == key
+    assert with_key[0]["topic"].rsplit("/", 1)[0] == keyed.sub["mqtt_topic"].rsplit("/", 1)[0]
+    listener.disconnect()
+    keyed.disconnect()
+
+
 def test_read_amend_expire_delete(server, broker):
     creator = Creator(server)
     a, b, c, d = devices(server, broker, 4)

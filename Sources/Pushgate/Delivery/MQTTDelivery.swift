@@ -15,6 +15,25 @@ public protocol MQTTPublishing: Sendable {
     var isStalled: Bool { get }
     /// Whether the connection carries MQTT 5 properties (not on MQTT 3.1.1).
     var carriesProperties: Bool { get }
+    /// Publishes `payload` to every message's topic with its properties; a result per message, in
+    /// order, once the broker has answered for all of them.
+    func publish(batch: [MQTTBatchMessage], payload: ByteBuffer, qos: MQTTQoS, retain: Bool) async -> [Result<MQTTPublishAck, MQTTBridgeError>]
+}
+
+extension MQTTPublishing {
+    /// One publish after another (a connection without a batch path of its own).
+    public func publish(batch: [MQTTBatchMessage], payload: ByteBuffer, qos: MQTTQoS, retain: Bool) async -> [Result<MQTTPublishAck, MQTTBridgeError>] {
+        var results: [Result<MQTTPublishAck, MQTTBridgeError>] = []
+        results.reserveCapacity(batch.count)
+        for message in batch {
+            do throws(MQTTBridgeError) {
+                results.append(.success(try await publish(topic: message.topic, payload: payload, qos: qos, retain: retain, properties: message.properties)))
+            } catch {
+                results.append(.failure(error))
+            }
+        }
+        return results
+    }
 }
 
 extension MQTTBridge: MQTTPublishing {
@@ -24,6 +43,10 @@ extension MQTTBridge: MQTTPublishing {
     }
 
     public var carriesProperties: Bool { configuration.protocolVersion == .v5 }
+
+    public func publish(batch: [MQTTBatchMessage], payload: ByteBuffer, qos: MQTTQoS, retain: Bool) async -> [Result<MQTTPublishAck, MQTTBridgeError>] {
+        await publish(batch: batch, payload: payload.readableBytesView, qos: qos, retain: retain)
+    }
 }
 
 /// Web Push → MQTT, in one place (docs/mqtt.md is this file in prose):
@@ -116,6 +139,40 @@ public final class MQTTDelivery: PushDelivery {
             // Held and sent again until acknowledged: whether anyone listens now does not decide it.
             return Delivered(noSubscribers: false)
         }
+    }
+
+    /// A copy per recipient, each under its own id, in chunks through the broker connection's
+    /// batch path (``MQTTBridge/publish(batch:payload:qos:retain:)``): one wake-up and one resume
+    /// per chunk instead of per copy. A Topic message goes copy by copy (each is held).
+    public func deliver(_ message: PushMessage, copies: [(recipient: Recipient, id: MessageID)]) async -> [DeliveryFailure] {
+        guard message.topic == nil else { return await deliverEach(message, copies: copies) }
+        var batch: [MQTTBatchMessage] = []
+        batch.reserveCapacity(copies.count)
+        for (recipient, id) in copies {
+            switch recipient {
+            case .broadcast(let topic):
+                var properties = Self.properties(id: id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: message.ttl)
+                properties.userProperties.append(.init("urgency", message.urgency.rawValue))
+                batch.append(MQTTBatchMessage(topic: topic, properties: properties))
+            case .subscription(let subscription, let encryptedKey):
+                var properties = Self.properties(id: id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: message.ttl)
+                properties.responseTopic = topics.ackTopic(subscription.topicID, set: subscription.set?.topicID)
+                if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
+                batch.append(MQTTBatchMessage(topic: topics.messageTopic(subscription, urgency: message.urgency), properties: properties))
+            }
+        }
+        let results = await publisher.publish(batch: batch, payload: message.body, qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce, retain: false)
+        var failures: [DeliveryFailure] = []
+        for (index, result) in results.enumerated() {
+            switch result {
+            case .success(let ack):
+                if ack.reasonCode == Self.noMatchingSubscribers { PushgateMetrics.pushesWithoutSubscribers.increment() }
+                if case .subscription = copies[index].recipient { ledger.record(copies[index].id, expiresAt: message.expiresAt) }
+            case .failure(let error):
+                failures.append(DeliveryFailure(index: index, error: Self.deliveryError(error)))
+            }
+        }
+        return failures
     }
 
     /// A Topic message: sent now at QoS 0, then held (TTL > 0) in place of the older one of its

@@ -48,6 +48,9 @@ public protocol PushDelivery: Sendable {
     /// Publishes and returns once the broker has the message.
     @discardableResult
     func deliver(_ message: PushMessage, to recipient: Recipient) async throws(DeliveryError) -> Delivered
+    /// Delivers a copy of `message` to every recipient, each copy under its own id; returns once
+    /// each copy was taken by the broker or failed, with the copies that failed.
+    func deliver(_ message: PushMessage, copies: [(recipient: Recipient, id: MessageID)]) async -> [DeliveryFailure]
     /// A device acknowledged the message (RFC 8030 §6.2; over MQTT, or `DELETE /m/<id>`): a held
     /// Topic message is released and not sent again.
     func acknowledge(_ id: MessageID) async throws(DeliveryError) -> Acknowledgement
@@ -57,6 +60,43 @@ public protocol PushDelivery: Sendable {
     func endpoints(for subscription: Subscription) -> DeviceEndpoints
     /// The connection's state.
     var status: DeliveryStatus { get }
+}
+
+/// A copy of a fan-out that failed.
+public struct DeliveryFailure: Sendable, Equatable {
+    /// Its recipient's position in the fan-out.
+    public var index: Int
+    /// Why.
+    public var error: DeliveryError
+
+    /// Creates the failure of copy `index`.
+    public init(index: Int, error: DeliveryError) {
+        self.index = index
+        self.error = error
+    }
+}
+
+extension PushDelivery {
+    /// Concurrent publishers of one copy-by-copy fan-out: enough to keep the broker's window full.
+    static var fanOutPublishers: Int { 512 }
+
+    /// Copy by copy, on at most ``fanOutPublishers`` concurrent tasks.
+    public func deliverEach(_ message: PushMessage, copies: [(recipient: Recipient, id: MessageID)]) async -> [DeliveryFailure] {
+        await forEachConcurrently(copies.count, width: Self.fanOutPublishers) { index -> DeliveryFailure? in
+            var copy = message
+            copy.id = copies[index].id
+            do throws(DeliveryError) {
+                try await self.deliver(copy, to: copies[index].recipient)
+                return nil
+            } catch {
+                return DeliveryFailure(index: index, error: error)
+            }
+        }
+    }
+
+    public func deliver(_ message: PushMessage, copies: [(recipient: Recipient, id: MessageID)]) async -> [DeliveryFailure] {
+        await deliverEach(message, copies: copies)
+    }
 }
 
 /// Hears every acknowledgement before delivery settles it (the receipts feature): returns
