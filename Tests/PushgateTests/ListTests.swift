@@ -64,6 +64,31 @@ struct ListTests {
         #expect(broker.messages.allSatisfy { $0.properties.userProperty("encrypted-key") == nil })
     }
 
+    @Test("each copy of a list push: its member's topic, its own id and acknowledgement topic, the member's key, QoS 1 with the TTL")
+    func copies() async throws {
+        let api = try await api()
+        let members = [try await subscribe(api), try await subscribe(api), try await subscribe(api)]
+        let key = Base64URL.encode(try WebPushCrypto.encrypt(Array(repeating: 9, count: 16), for: WebPushReceiverKeys.generate().subscriberKeys))
+        let created = await create(api, #"{"\#(members[0])":{"encrypted_key":"\#(key)"},"\#(members[1])":{},"\#(members[2])":{}}"#)
+        #expect(created.status == .created)
+        let push = path(created.headers["Link"].first.map { String($0.dropFirst().prefix { $0 != ">" }) })
+        let body = try WebPushCrypto.encrypt(Array("lights off".utf8), for: WebPushReceiverKeys.generate().subscriberKeys)
+        let pushed = await api.handle(APIRequest(method: .POST, path: push, headers: HTTPHeaders([vapid(), ("TTL", "60"), ("Content-Encoding", "aes128gcm")]),
+                                                 body: ByteBuffer(bytes: body)))
+        #expect(pushed.status == .created)
+        let sent = broker.messages
+        #expect(sent.count == 3)
+        #expect(Set(sent.map(\.topic)).count == 3 && sent.allSatisfy { $0.topic.hasPrefix("webpush/") && $0.topic.hasSuffix("/normal") })
+        let ids = sent.compactMap { $0.properties.userProperty("message-id") }
+        #expect(Set(ids).count == 3)
+        #expect(sent.allSatisfy { $0.properties.correlationData == $0.properties.userProperty("message-id").map { Array($0.utf8) } })
+        #expect(!ids.contains { pushed.headers["Location"].first?.hasSuffix($0) == true })
+        #expect(Set(sent.compactMap(\.properties.responseTopic)).count == 3)
+        #expect(sent.filter { $0.properties.userProperty("encrypted-key") == key }.count == 1)
+        #expect(sent.allSatisfy { $0.qos == .atLeastOnce && !$0.retain && $0.properties.messageExpiryInterval == 60 })
+        #expect(sent.allSatisfy { $0.properties.userProperty("content-encoding") == "aes128gcm" && Array(buffer: $0.payload) == body })
+    }
+
     @Test("refusals change nothing: foreign members (named), another key (403), wrong media type (415), caps")
     func refusals() async throws {
         let api = try await api { $0.maxMembers = 1; $0.maxListsPerKey = 1 }

@@ -93,7 +93,8 @@ struct ListHandlers: Sendable {
         let receipt = try await receipts.requested(request)
         let message = validated.message(body: request.body)
         // Each member's copy has its own id; with a receipt, one receipt per copy, naming it.
-        let copies = recipients.map { (recipient: Recipient.subscription($0.subscription, encryptedKey: $0.member.encryptedKey), id: MessageID.random()) }
+        let ids = MessageID.random(count: recipients.count)
+        let copies = recipients.indices.map { (recipient: Recipient.subscription(recipients[$0].subscription, encryptedKey: recipients[$0].member.encryptedKey), id: ids[$0]) }
         if let receipt { try await receipts.track(copies.map(\.id), on: receipt, expiresAt: message.expiresAt) }
         let failures = await fanOut.deliver(message, to: copies)
         if receipt != nil, !failures.isEmpty { await receipts.center.untrack(failures.map { copies[$0.index].id }) }

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import WebPush
 
 /// What an ``Identifier`` names. The kinds are empty enums: they exist only so that a
@@ -41,6 +44,18 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, CustomString
         var generator = SystemRandomNumberGenerator()
         let high = generator.next(), low = generator.next()
         return Self(trusted: withUnsafeBytes(of: (high, low)) { Base64URL.encode($0) })
+    }
+
+    /// `count` new random identifiers (a list push's message ids), their octets read from the
+    /// kernel's generator in one go (`/dev/urandom`, the same source as `getrandom`) rather than
+    /// two system calls per identifier: independent draws all the same, without 20,000 system
+    /// calls for a 10,000-member list. Without `/dev/urandom` (a bare chroot) it draws one by one.
+    public static func random(count: Int) -> [Self] {
+        var octets = [UInt8](repeating: 0, count: count * byteCount)
+        guard count > 1, RandomDevice.read(into: &octets) else { return (0..<count).map { _ in random() } }
+        return octets.withUnsafeBytes { bytes in
+            (0..<count).map { index in Self(trusted: Base64URL.encode(bytes[index * byteCount..<(index + 1) * byteCount])) }
+        }
     }
 
     /// Whether `text` has an identifier's shape.
@@ -95,6 +110,26 @@ enum Base64URLAlphabet {
         text.utf8.allSatisfy { byte in
             (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z")) || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z"))
                 || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+        }
+    }
+}
+
+/// The kernel's random generator as a file, opened once.
+enum RandomDevice {
+    private static let descriptor: Int32 = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
+
+    /// Fills `bytes`; `false` if the device is missing or a read failed.
+    static func read(into bytes: inout [UInt8]) -> Bool {
+        guard descriptor >= 0 else { return false }
+        return bytes.withUnsafeMutableBytes { buffer in
+            var filled = 0
+            while filled < buffer.count {
+                let got = Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+                if got < 0, errno == EINTR { continue }
+                guard got > 0 else { return false }
+                filled += got
+            }
+            return true
         }
     }
 }
