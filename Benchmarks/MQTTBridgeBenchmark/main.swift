@@ -1,8 +1,9 @@
 // Publishes COUNT messages of SIZE bytes, QoS 1, through MQTTBridge with CONCURRENCY
 // publishers (tasks) awaiting their PUBACKs, and prints "acked N in S s". With `distinct`, message
-// i goes to TOPIC/i, as a list fan-out publishes one copy per member topic.
+// i goes to TOPIC/i, as a list fan-out publishes one copy per member topic; with `batch`, the same
+// distinct topics in one `publish(batch:)` (the path a list push takes; CONCURRENCY is the window).
 //
-//   pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [distinct]
+//   pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [distinct|batch]
 //
 // scripts/bench-mqtt.sh runs it beside the C ceiling (Benchmarks/c/mqtt_ceiling.c).
 import Foundation
@@ -11,14 +12,15 @@ import MQTTBridge
 import Synchronization
 
 let arguments = CommandLine.arguments
-guard arguments.count == 7 || (arguments.count == 8 && arguments[7] == "distinct"), let port = Int(arguments[2]), let count = Int(arguments[4]),
+guard arguments.count == 7 || (arguments.count == 8 && ["distinct", "batch"].contains(arguments[7])), let port = Int(arguments[2]), let count = Int(arguments[4]),
       let size = Int(arguments[5]), let concurrency = Int(arguments[6])
 else {
-    FileHandle.standardError.write(Data("usage: pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [distinct]\n".utf8))
+    FileHandle.standardError.write(Data("usage: pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [distinct|batch]\n".utf8))
     exit(2)
 }
 let topic = arguments[3]
 let distinct = arguments.count == 8
+let batch = arguments.count == 8 && arguments[7] == "batch"
 
 var configuration = MQTTBridgeConfiguration(host: arguments[1], port: port, clientID: "bridge-bench")
 configuration.maxInflight = max(concurrency, 1)
@@ -34,6 +36,10 @@ final class Ticket: Sendable {
 func publishAll(bridge: MQTTBridge, topic: String, distinct: Bool, count: Int, size: Int, concurrency: Int) async throws -> Int {
     let topics = distinct ? (0..<count).map { "\(topic)/\($0)" } : []
     let payload = [UInt8](repeating: 0x5A, count: size)
+    if batch {
+        let results = await bridge.publish(batch: topics.map { MQTTBatchMessage(topic: $0) }, payload: payload)
+        return results.filter { if case .success = $0 { true } else { false } }.count
+    }
     let ticket = Ticket()
     return try await withThrowingTaskGroup(of: Int.self) { group in
         for _ in 0..<concurrency {
