@@ -24,7 +24,7 @@ struct RegistryIndexTests {
         index.insert(two)
         #expect(index.listIDsByMember[a.pushToken] == [one.id, two.id])
         index.delete(a, at: 5)
-        #expect(index.subscriptionsByPushToken[a.pushToken] == nil && index.subscriptionsByID[a.id] == nil)
+        #expect(index.subscriptionsByPushToken[a.pushToken] == nil && index.subscription(id: a.id) == nil && index.subscriptionCount == 1)
         #expect(index.deletedPushTokens[a.pushToken] == 5)
         #expect(index.lists[one.id]?.members.keys.sorted { $0.rawValue < $1.rawValue } == [b.pushToken])
         #expect(index.lists[two.id]?.members.isEmpty == true)

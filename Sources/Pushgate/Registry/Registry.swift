@@ -172,11 +172,11 @@ public final class Registry: Sendable {
 
     /// The subscription with this subscription-resource id.
     public func subscription(id: SubscriptionID) -> Subscription? {
-        index.withLockedValue { $0.subscriptionsByID[id] }
+        index.withLockedValue { $0.subscription(id: id) }
     }
 
     /// Live subscriptions.
-    public var count: Int { index.withLockedValue { $0.subscriptionsByID.count } }
+    public var count: Int { index.withLockedValue { $0.subscriptionCount } }
 
     /// The live subscription set with this id.
     public func set(id: SetID) -> SubscriptionSet? {
@@ -336,7 +336,7 @@ public final class Registry: Sendable {
     public func removeSet(id: SetID, now: Int64) async throws -> [Subscription]? {
         try await write {
             guard self.set(id: id) != nil else { return (nil, apply: { _ in }) }
-            let members = index.withLockedValue { index in (index.setMembers[id] ?? []).compactMap { index.subscriptionsByID[$0] } }
+            let members = index.withLockedValue { index in (index.setMembers[id] ?? []).compactMap { index.subscription(id: $0) } }
             try await store.deleteSet(id: id, at: now)
             return (members, apply: { _ = $0.deleteSet(id: id, at: now) })
         }

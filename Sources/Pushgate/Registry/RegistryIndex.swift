@@ -7,7 +7,9 @@ import WebPush
 /// member → lists) so that deleting a subscription can leave every list it was in.
 struct RegistryIndex: Sendable {
     private(set) var subscriptionsByPushToken: [PushToken: Subscription] = [:]
-    private(set) var subscriptionsByID: [SubscriptionID: Subscription] = [:]
+    /// Subscription id → push token: the record itself is kept once (a second copy of every
+    /// ~110-byte record cost ~150 bytes per subscription at 10 million, issue 16).
+    private(set) var pushTokensByID: [SubscriptionID: PushToken] = [:]
     /// Deleted subscriptions' push tokens, with when (purged after `storage.deleted_retention_days`).
     private(set) var deletedPushTokens: [PushToken: Int64] = [:]
     private(set) var sets: [SetID: SubscriptionSet] = [:]
@@ -24,7 +26,7 @@ struct RegistryIndex: Sendable {
     /// The index of a loaded snapshot.
     init(_ snapshot: RegistrySnapshot) {
         subscriptionsByPushToken.reserveCapacity(snapshot.subscriptions.count)
-        subscriptionsByID.reserveCapacity(snapshot.subscriptions.count)
+        pushTokensByID.reserveCapacity(snapshot.subscriptions.count)
         for set in snapshot.sets { insert(set) }
         for subscription in snapshot.subscriptions { insert(subscription) }
         deletedPushTokens = snapshot.deletedPushTokens
@@ -35,7 +37,7 @@ struct RegistryIndex: Sendable {
 
     mutating func insert(_ subscription: Subscription) {
         subscriptionsByPushToken[subscription.pushToken] = subscription
-        subscriptionsByID[subscription.id] = subscription
+        pushTokensByID[subscription.id] = subscription.pushToken
         if let set = subscription.set {
             if sets[set.id] == nil { insert(set) }
             setMembers[set.id, default: []].insert(subscription.id)
@@ -45,7 +47,7 @@ struct RegistryIndex: Sendable {
     /// Forgets a subscription, remembers its push token as deleted (410) since `time`, and removes
     /// it from every list and its set.
     mutating func delete(_ subscription: Subscription, at time: Int64) {
-        subscriptionsByID[subscription.id] = nil
+        pushTokensByID[subscription.id] = nil
         subscriptionsByPushToken[subscription.pushToken] = nil
         deletedPushTokens[subscription.pushToken] = time
         if let set = subscription.set { setMembers[set.id]?.remove(subscription.id) }
@@ -59,6 +61,14 @@ struct RegistryIndex: Sendable {
         deletedPushTokens = deletedPushTokens.filter { $0.value >= time }
     }
 
+    /// The live subscription with this subscription-resource id.
+    func subscription(id: SubscriptionID) -> Subscription? {
+        pushTokensByID[id].flatMap { subscriptionsByPushToken[$0] }
+    }
+
+    /// Live subscriptions.
+    var subscriptionCount: Int { subscriptionsByPushToken.count }
+
     // MARK: Sets
 
     mutating func insert(_ set: SubscriptionSet) {
@@ -70,7 +80,7 @@ struct RegistryIndex: Sendable {
     mutating func deleteSet(id: SetID, at time: Int64) -> [Subscription] {
         guard let set = sets.removeValue(forKey: id) else { return [] }
         setsByTopicID[set.topicID] = nil
-        let members = (setMembers.removeValue(forKey: id) ?? []).compactMap { subscriptionsByID[$0] }
+        let members = (setMembers.removeValue(forKey: id) ?? []).compactMap { subscription(id: $0) }
         for member in members { delete(member, at: time) }
         return members
     }
@@ -91,7 +101,7 @@ struct RegistryIndex: Sendable {
         for state in changes.subscriptions {
             switch state {
             case .live(let subscription):
-                if subscriptionsByID[subscription.id] == nil { insert(subscription) }
+                if pushTokensByID[subscription.id] == nil { insert(subscription) }
             case .deleted(let token, let time):
                 if let live = subscriptionsByPushToken[token] { delete(live, at: time) } else { deletedPushTokens[token] = time }
             }
