@@ -31,6 +31,9 @@ struct AdminCommand: AsyncParsableCommand {
         @Option(help: "Write the JSON lines to this file instead of standard output ('-': standard output; /dev/null: none).")
         var output: String = "-"
 
+        @Flag(help: "Put each subscription in a set of its own, as POST /subscribe without a set does (the default makes subscriptions without sets, as before sets existed: topics one level shorter).")
+        var withSets = false
+
         func validate() throws {
             guard (1...100_000_000).contains(count) else { throw ValidationError("--count must be 1...100000000") }
         }
@@ -54,7 +57,9 @@ struct AdminCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             var remaining = count
             while remaining > 0 {
-                let batch = (0..<min(remaining, 100_000)).map { _ in Subscription.make(restrictionKey: nil, now: now) }
+                let batch = (0..<min(remaining, 100_000)).map { _ in
+                    Subscription.make(restrictionKey: nil, now: now, set: withSets ? .make(now: now) : nil)
+                }
                 try await store.insert(batch: batch)
                 if let sink {
                     var lines = Data()

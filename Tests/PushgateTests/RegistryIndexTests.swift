@@ -31,6 +31,31 @@ struct RegistryIndexTests {
         #expect(index.listIDsByMember[a.pushToken] == nil)
     }
 
+    @Test("set members: one inline, more in a set, back to one, gone with the last; deleting the set deletes who is left")
+    func setMembers() {
+        var index = RegistryIndex()
+        let set = SubscriptionSet.make(now: 0)
+        let a = Subscription.make(restrictionKey: nil, now: 0, set: set)
+        let b = Subscription.make(restrictionKey: nil, now: 0, set: set)
+        let c = Subscription.make(restrictionKey: nil, now: 0, set: set)
+        index.insert(a)
+        #expect(index.setMembers[set.id] == .one(a.id))
+        index.insert(b)
+        index.insert(c)
+        #expect(index.setMembers[set.id] == .many([a.id, b.id, c.id]))
+        index.delete(b, at: 1)
+        index.delete(c, at: 1)
+        #expect(index.setMembers[set.id] == .one(a.id))
+        index.delete(a, at: 1)
+        #expect(index.setMembers[set.id] == nil && index.sets[set.id] == set, "the set outlives its members until it is deleted")
+        index.insert(b)
+        index.insert(c)
+        let removed = index.deleteSet(id: set.id, at: 2)
+        #expect(Set(removed.map(\.id)) == [b.id, c.id])
+        #expect(index.subscriptionCount == 0 && index.setMembers.isEmpty && index.sets.isEmpty)
+        #expect(index.deletedPushTokens[c.pushToken] == 2)
+    }
+
     @Test("replacing a list unlinks the members it lost; removing it unlinks all and frees its push token")
     func listRelations() {
         var index = RegistryIndex()

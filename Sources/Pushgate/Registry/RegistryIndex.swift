@@ -15,7 +15,7 @@ struct RegistryIndex: Sendable {
     private(set) var sets: [SetID: SubscriptionSet] = [:]
     private(set) var setsByTopicID: [TopicID: SetID] = [:]
     /// set → its live members.
-    private(set) var setMembers: [SetID: Set<SubscriptionID>] = [:]
+    private(set) var setMembers: [SetID: SetMembers] = [:]
     private(set) var lists: [ListID: PushList] = [:]
     private(set) var listIDsByPushToken: [ListPushToken: ListID] = [:]
     /// member push token → ids of the lists it is in.
@@ -40,7 +40,7 @@ struct RegistryIndex: Sendable {
         pushTokensByID[subscription.id] = subscription.pushToken
         if let set = subscription.set {
             if sets[set.id] == nil { insert(set) }
-            setMembers[set.id, default: []].insert(subscription.id)
+            setMembers[set.id].insert(subscription.id)
         }
     }
 
@@ -50,7 +50,7 @@ struct RegistryIndex: Sendable {
         pushTokensByID[subscription.id] = nil
         subscriptionsByPushToken[subscription.pushToken] = nil
         deletedPushTokens[subscription.pushToken] = time
-        if let set = subscription.set { setMembers[set.id]?.remove(subscription.id) }
+        if let set = subscription.set { setMembers[set.id] = setMembers[set.id]?.removing(subscription.id) }
         for listID in listIDsByMember.removeValue(forKey: subscription.pushToken) ?? [] {
             lists[listID]?.members[subscription.pushToken] = nil
         }
@@ -80,7 +80,7 @@ struct RegistryIndex: Sendable {
     mutating func deleteSet(id: SetID, at time: Int64) -> [Subscription] {
         guard let set = sets.removeValue(forKey: id) else { return [] }
         setsByTopicID[set.topicID] = nil
-        let members = (setMembers.removeValue(forKey: id) ?? []).compactMap { subscription(id: $0) }
+        let members = (setMembers.removeValue(forKey: id)?.ids ?? []).compactMap { subscription(id: $0) }
         for member in members { delete(member, at: time) }
         return members
     }

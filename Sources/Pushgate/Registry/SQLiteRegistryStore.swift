@@ -272,9 +272,11 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     public func insert(batch subscriptions: [Subscription]) async throws {
         try await transaction { [self] in
-            for set in Set(subscriptions.compactMap(\.set)) {
-                try await execute("INSERT OR IGNORE INTO sets (id, topic_id, created_at) VALUES (?, ?, ?)",
-                                  [.text(set.id.rawValue), .text(set.topicID.rawValue), .integer(Int(set.createdAt))])
+            let sets = Array(Set(subscriptions.compactMap(\.set)))
+            for chunk in stride(from: 0, to: sets.count, by: Self.rowsPerStatement) {
+                let rows = sets[chunk..<min(chunk + Self.rowsPerStatement, sets.count)]
+                try await execute("INSERT OR IGNORE INTO sets (id, topic_id, created_at) VALUES \(Array(repeating: "(?, ?, ?)", count: rows.count).joined(separator: ", "))",
+                                  rows.flatMap { [SQLiteData.text($0.id.rawValue), .text($0.topicID.rawValue), .integer(Int($0.createdAt))] })
             }
             // Many rows per statement: a million single-row statements spend their time in the
             // round trips to SQLite's thread, not in SQLite.
