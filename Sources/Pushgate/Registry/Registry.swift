@@ -56,7 +56,9 @@ public final class Registry: Sendable {
     /// Loads everything from `store`.
     public static func load(from store: any RegistryStore) async throws -> Registry {
         let position = try await (store as? any SharedRegistryStore)?.changePosition() ?? 0
-        return Registry(store: store, snapshot: try await store.load(), position: position)
+        let registry = Registry(store: store, snapshot: try await store.load(), position: position)
+        HeapTrim.releaseFreeMemory()  // the snapshot is gone: its memory goes back to the kernel
+        return registry
     }
 
     /// Whether the index is a cache of a store other instances write too.

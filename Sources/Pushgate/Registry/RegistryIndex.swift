@@ -27,6 +27,9 @@ struct RegistryIndex: Sendable {
     init(_ snapshot: RegistrySnapshot) {
         subscriptionsByPushToken.reserveCapacity(snapshot.subscriptions.count)
         pushTokensByID.reserveCapacity(snapshot.subscriptions.count)
+        sets.reserveCapacity(snapshot.sets.count)
+        setsByTopicID.reserveCapacity(snapshot.sets.count)
+        setMembers.reserveCapacity(snapshot.sets.count)
         for set in snapshot.sets { insert(set) }
         for subscription in snapshot.subscriptions { insert(subscription) }
         deletedPushTokens = snapshot.deletedPushTokens
