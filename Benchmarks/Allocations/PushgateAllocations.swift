@@ -36,7 +36,16 @@ final class AcknowledgingBroker: MQTTPublishing {
 struct Unit {
     let name: String
     let what: String
+    /// Operations one call performs (the count is divided by it: a list push's copies).
+    var per = 1
     let operation: @MainActor () async throws -> Void
+
+    init(name: String, what: String, per: Int = 1, operation: @escaping @MainActor () async throws -> Void) {
+        self.name = name
+        self.what = what
+        self.per = per
+        self.operation = operation
+    }
 }
 
 /// Allocations per operation: warmed up (metadata, caches and buffers reach their steady state),
@@ -48,7 +57,7 @@ func allocations(of unit: Unit, iterations: Int = 2_000) async throws -> Double 
     MallocInterposerSwift.hook()
     for _ in 0..<iterations { try await unit.operation() }
     MallocInterposerSwift.unhook()
-    return Double(MallocInterposerSwift.getStatistics().mallocCount) / Double(iterations)
+    return Double(MallocInterposerSwift.getStatistics().mallocCount) / Double(iterations * unit.per)
 }
 
 struct Failure: Error, CustomStringConvertible {
@@ -192,6 +201,7 @@ struct PushgateAllocations {
         let streams = try StreamsBench(fixture)
         let now = Date()
         let topics = TopicScheme(prefix: "webpush")
+        let listCopies = MessageID.random(count: 64).map { (recipient: Recipient.subscription(fixture.subscription), id: $0) }
         let units = [
             Unit(name: "push-headers", what: "TTL, Urgency, Topic, Content-Encoding and the RFC 8188 header parsed") {
                 _ = try PushHeaders.ttl(fixture.headers)
@@ -219,6 +229,12 @@ struct PushgateAllocations {
                 let message = PushMessage(id: .random(), body: fixture.body, ttl: 60, urgency: .high, contentEncoding: "aes128gcm",
                                           acceptedAt: Int64(now.timeIntervalSince1970))
                 _ = try await fixture.delivery.deliver(message, to: .subscription(fixture.subscription))
+            },
+            Unit(name: "list-copy", what: "one copy of a 64-member list push: its topic, properties, publish (acknowledged at once), ledger", per: 64) {
+                let message = PushMessage(id: .random(), body: fixture.body, ttl: 60, urgency: .normal, contentEncoding: "aes128gcm",
+                                          acceptedAt: Int64(now.timeIntervalSince1970))
+                let failures = await fixture.delivery.deliver(message, copies: listCopies)
+                guard failures.isEmpty else { throw Failure(description: "\(failures.count) copies failed") }
             },
             Unit(name: "push-route", what: "POST /p/{push} through the API: route, registry, policy, VAPID (cached), delivery, response") {
                 let response = await fixture.api.handle(fixture.request)
