@@ -119,19 +119,12 @@ public final class MQTTDelivery: PushDelivery {
     @discardableResult
     public func deliver(_ message: PushMessage, to recipient: Recipient) async throws(DeliveryError) -> Delivered {
         switch recipient {
-        case .broadcast(let topic):
-            var properties = Self.properties(id: message.id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding,
-                                             expiry: message.ttl)
-            // One topic for every urgency, so the urgency travels with the message instead.
-            properties.userProperties.append(.init("urgency", message.urgency.rawValue))
-            return try await publish(topic: topic, message.body, qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce, properties)
+        case .broadcast:
+            return try await publish(outgoing(message, id: message.id, to: recipient), message.body, qos: Self.qos(message))
 
         case .subscription(let subscription, let encryptedKey):
             guard let topic = message.topic else {
-                // TTL 0 is QoS 0: it reaches only a device connected now, never queued.
-                let delivered = try await publish(topic: topics.messageTopic(subscription, urgency: message.urgency), message.body,
-                                                  qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce,
-                                                  properties(message, expiry: message.ttl, to: subscription, encryptedKey: encryptedKey))
+                let delivered = try await publish(outgoing(message, id: message.id, to: recipient), message.body, qos: Self.qos(message))
                 ledger.record(message.id, expiresAt: message.expiresAt)
                 return delivered
             }
@@ -146,27 +139,13 @@ public final class MQTTDelivery: PushDelivery {
     /// per chunk instead of per copy. A Topic message goes copy by copy (each is held).
     public func deliver(_ message: PushMessage, copies: [(recipient: Recipient, id: MessageID)]) async -> [DeliveryFailure] {
         guard message.topic == nil else { return await deliverEach(message, copies: copies) }
-        var batch: [MQTTBatchMessage] = []
-        batch.reserveCapacity(copies.count)
-        for (recipient, id) in copies {
-            switch recipient {
-            case .broadcast(let topic):
-                var properties = Self.properties(id: id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: message.ttl)
-                properties.userProperties.append(.init("urgency", message.urgency.rawValue))
-                batch.append(MQTTBatchMessage(topic: topic, properties: properties))
-            case .subscription(let subscription, let encryptedKey):
-                var properties = Self.properties(id: id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: message.ttl)
-                properties.responseTopic = topics.ackTopic(subscription.topicID, set: subscription.set?.topicID)
-                if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
-                batch.append(MQTTBatchMessage(topic: topics.messageTopic(subscription, urgency: message.urgency), properties: properties))
-            }
-        }
-        let results = await publisher.publish(batch: batch, payload: message.body, qos: message.ttl > 0 ? .atLeastOnce : .atMostOnce, retain: false)
+        let batch = copies.map { outgoing(message, id: $0.id, to: $0.recipient) }
+        let results = await publisher.publish(batch: batch, payload: message.body, qos: Self.qos(message), retain: false)
         var failures: [DeliveryFailure] = []
         for (index, result) in results.enumerated() {
             switch result {
             case .success(let ack):
-                if ack.reasonCode == Self.noMatchingSubscribers { PushgateMetrics.pushesWithoutSubscribers.increment() }
+                _ = Self.delivered(ack)
                 if case .subscription = copies[index].recipient { ledger.record(copies[index].id, expiresAt: message.expiresAt) }
             case .failure(let error):
                 failures.append(DeliveryFailure(index: index, error: Self.deliveryError(error)))
@@ -191,8 +170,8 @@ public final class MQTTDelivery: PushDelivery {
             }
             guard room else { throw .tooManyHeld(Self.maxHeldPerSubscription) }
         }
-        _ = try await publish(topic: topics.messageTopic(subscription, urgency: message.urgency), message.body, qos: .atMostOnce,
-                              properties(message, expiry: message.ttl, to: subscription, encryptedKey: encryptedKey))
+        _ = try await publish(outgoing(message, id: message.id, to: .subscription(subscription, encryptedKey: encryptedKey)), message.body,
+                              qos: .atMostOnce)
         ledger.record(message.id, expiresAt: message.expiresAt)
         do {
             if message.ttl > 0 {
@@ -262,8 +241,8 @@ public final class MQTTDelivery: PushDelivery {
         properties.responseTopic = topics.ackTopic(held.topicID, set: held.setTopicID)
         if let key = held.encryptedKey { properties.userProperties.append(.init("encrypted-key", key)) }
         do throws(DeliveryError) {
-            _ = try await publish(topic: topics.messageTopic(held.topicID, set: held.setTopicID, urgency: message.urgency), message.body,
-                                  qos: .atMostOnce, properties)
+            _ = try await publish(MQTTBatchMessage(topic: topics.messageTopic(held.topicID, set: held.setTopicID, urgency: message.urgency),
+                                                   properties: properties), message.body, qos: .atMostOnce)
         } catch {
             onError("could not resend a held message: \(error)")
         }
@@ -294,21 +273,39 @@ public final class MQTTDelivery: PushDelivery {
         return properties
     }
 
-    private func properties(_ message: PushMessage, expiry: Int, to subscription: Subscription, encryptedKey: String?) -> MQTTProperties {
-        var properties = Self.properties(id: message.id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: expiry)
-        properties.responseTopic = topics.ackTopic(subscription.topicID, set: subscription.set?.topicID)
-        if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
-        return properties
+    /// What `message`, under `id`, becomes on MQTT for `recipient`: its topic and properties
+    /// (a Topic message's too: it is sent the same way, only at QoS 0).
+    private func outgoing(_ message: PushMessage, id: MessageID, to recipient: Recipient) -> MQTTBatchMessage {
+        var properties = Self.properties(id: id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: message.ttl)
+        switch recipient {
+        case .broadcast(let topic):
+            // One topic for every urgency, so the urgency travels with the message instead.
+            properties.userProperties.append(.init("urgency", message.urgency.rawValue))
+            return MQTTBatchMessage(topic: topic, properties: properties)
+        case .subscription(let subscription, let encryptedKey):
+            properties.responseTopic = topics.ackTopic(subscription.topicID, set: subscription.set?.topicID)
+            if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
+            return MQTTBatchMessage(topic: topics.messageTopic(subscription, urgency: message.urgency), properties: properties)
+        }
     }
 
-    private func publish(topic: String, _ payload: ByteBuffer, qos: MQTTQoS, _ properties: MQTTProperties) async throws(DeliveryError) -> Delivered {
-        let ack: MQTTPublishAck
+    /// TTL 0 is QoS 0: it reaches only a device connected now, never queued.
+    private static func qos(_ message: PushMessage) -> MQTTQoS {
+        message.ttl > 0 ? .atLeastOnce : .atMostOnce
+    }
+
+    private func publish(_ outgoing: MQTTBatchMessage, _ payload: ByteBuffer, qos: MQTTQoS) async throws(DeliveryError) -> Delivered {
         do {
-            ack = try await publisher.publish(topic: topic, payload: payload, qos: qos, retain: false, properties: properties)
+            return Self.delivered(try await publisher.publish(topic: outgoing.topic, payload: payload, qos: qos, retain: false,
+                                                              properties: outgoing.properties))
         } catch {
             throw Self.deliveryError(error)
         }
-        let noSubscribers = ack.reasonCode == Self.noMatchingSubscribers
+    }
+
+    /// What the broker's answer says (and a push nobody subscribes to, counted).
+    private static func delivered(_ ack: MQTTPublishAck) -> Delivered {
+        let noSubscribers = ack.reasonCode == noMatchingSubscribers
         if noSubscribers { PushgateMetrics.pushesWithoutSubscribers.increment() }
         return Delivered(noSubscribers: noSubscribers)
     }
