@@ -48,16 +48,9 @@ extension MQTTBridge.Core {
     ) async -> [Result<MQTTPublishAck, MQTTBridgeError>] {
         guard !batch.isEmpty else { return [] }
         // Fail fast while down, as a single publish does: nothing of the batch is sent.
-        if let error = connection.withLock({ connection -> MQTTBridgeError? in
-            do throws(MQTTBridgeError) {
-                _ = try connection.handleForUse()
-                return nil
-            } catch {
-                return error
-            }
-        }) {
+        if let refusal {
             counters.failed.add(batch.count, ordering: .relaxed)
-            return Array(repeating: .failure(error), count: batch.count)
+            return Array(repeating: .failure(refusal), count: batch.count)
         }
         // Small enough that every chunk in flight fits the window at once (no stop-and-wait).
         let size = max(1, min(MQTTBridge.batchChunkSize, window.capacity / MQTTBridge.batchChunksInFlight))
@@ -145,19 +138,7 @@ extension MQTTBridge.Core {
             }
             loopWakeup.signal()
         }
-        return codes.map { code in
-            switch code {
-            case .success(let code) where code >= 0x80:
-                counters.failed.add(1, ordering: .relaxed)
-                return .failure(.rejected(reasonCode: Int(code), reason: Mosquitto.reasonText(code)))
-            case .success(let code):
-                counters.published.add(1, ordering: .relaxed)
-                return .success(MQTTPublishAck(reasonCode: Int(code)))
-            case .failure(let error):
-                counters.failed.add(1, ordering: .relaxed)
-                return .failure(error)
-            }
-        }
+        return codes.map(settle)
     }
 }
 

@@ -358,7 +358,7 @@ extension MQTTBridge {
             topic: String, payload: Payload, qos: MQTTQoS, retain: Bool, properties: MQTTProperties
         ) async throws -> MQTTPublishAck {
             // Fail fast while down: a 503 must mean "not sent".
-            _ = try connection.withLock { try $0.handleForUse() }
+            if let refusal { throw refusal }
             // One deadline for the whole publish: time spent waiting for a window slot counts
             // against the PUBACK's timeout too (a push never waits twice the timeout).
             let started = ContinuousClock.now
@@ -402,12 +402,35 @@ extension MQTTBridge {
                 counters.failed.add(1, ordering: .relaxed)
                 throw error
             }
-            if code >= 0x80 {
-                counters.failed.add(1, ordering: .relaxed)
-                throw MQTTBridgeError.rejected(reasonCode: Int(code), reason: Mosquitto.reasonText(code))
+            return try settle(.success(code)).get()
+        }
+
+        /// Why a publish would be refused right now (not connected, shutting down), if it would.
+        var refusal: MQTTBridgeError? {
+            connection.withLock { connection in
+                do throws(MQTTBridgeError) {
+                    _ = try connection.handleForUse()
+                    return nil
+                } catch {
+                    return error
+                }
             }
-            counters.published.add(1, ordering: .relaxed)
-            return MQTTPublishAck(reasonCode: Int(code))
+        }
+
+        /// A publish's outcome from the broker's answer (an MQTT 5 reason code of 0x80 or more
+        /// is a refusal), counted as published or failed.
+        func settle(_ answer: Result<Int32, MQTTBridgeError>) -> Result<MQTTPublishAck, MQTTBridgeError> {
+            switch answer {
+            case .success(let code) where code >= 0x80:
+                counters.failed.add(1, ordering: .relaxed)
+                return .failure(.rejected(reasonCode: Int(code), reason: Mosquitto.reasonText(code)))
+            case .success(let code):
+                counters.published.add(1, ordering: .relaxed)
+                return .success(MQTTPublishAck(reasonCode: Int(code)))
+            case .failure(let error):
+                counters.failed.add(1, ordering: .relaxed)
+                return .failure(error)
+            }
         }
 
         static func withContiguousBytes<Payload: Collection<UInt8>, R>(_ payload: Payload, _ body: (UnsafeRawBufferPointer) -> R) -> R {

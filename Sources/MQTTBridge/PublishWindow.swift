@@ -144,7 +144,7 @@ final class PublishWindow: Sendable {
         let admitted: [CheckedContinuation<Void, any Error>] = state.withLock { state in
             state.capacity = max(1, capacity)
             // A waiter asked for more than the new capacity gets the whole window.
-            for ticket in state.order[state.head...] where state.waiters[ticket].map({ $0.count > state.capacity }) == true {
+            for (ticket, waiter) in state.waiters where waiter.count > state.capacity {
                 state.waiters[ticket]?.count = state.capacity
             }
             return state.admitFitting()
