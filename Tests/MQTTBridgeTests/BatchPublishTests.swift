@@ -7,22 +7,12 @@ import Testing
 /// message, and the window slots all returned.
 @Suite("MQTTBridge batch publish", .serialized)
 struct BatchPublishTests {
-    func bridge(_ broker: TestBroker, _ adjust: (inout MQTTBridgeConfiguration) -> Void = { _ in }) async throws -> MQTTBridge {
-        var configuration = MQTTBridgeConfiguration(host: "127.0.0.1", port: broker.port, clientID: "batch-\(UUID().uuidString.prefix(8))")
-        configuration.reconnectInitialDelayMilliseconds = 20
-        configuration.reconnectMaxDelayMilliseconds = 200
-        adjust(&configuration)
-        let bridge = MQTTBridge.running(configuration)
-        try await bridge.waitUntilConnected()
-        return bridge
-    }
-
     @Test("1,000 messages to 1,000 topics through a window of 48: each arrives once with its own properties")
     func distinctTopics() async throws {
         let broker = try TestBroker()
         // A window smaller than a chunk: chunks shrink to fit it.
-        let publisher = try await bridge(broker) { $0.maxInflight = 48 }
-        let subscriber = try await bridge(broker)
+        let publisher = try await broker.connectedBridge { $0.maxInflight = 48 }
+        let subscriber = try await broker.connectedBridge()
         let received = Counter()
         try await subscriber.subscribe("b/#") { message in
             received.record(MQTTMessageRecord(
@@ -60,11 +50,8 @@ struct BatchPublishTests {
 
     @Test("an invalid topic and a denied one fail alone; the rest are sent and every slot comes back")
     func failuresStayWithTheirMessage() async throws {
-        let acl = FileManager.default.temporaryDirectory.appendingPathComponent("acl-\(UUID().uuidString)").path
-        try "topic readwrite ok/#\n".write(toFile: acl, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: acl) }
-        let broker = try TestBroker(extraConfig: "acl_file \(acl)")
-        let publisher = try await bridge(broker) { $0.maxInflight = 16 }
+        let broker = try TestBroker(acl: "topic readwrite ok/#")
+        let publisher = try await broker.connectedBridge { $0.maxInflight = 16 }
         var batch = (0..<200).map { MQTTBatchMessage(topic: "ok/\($0)") }
         batch[7] = MQTTBatchMessage(topic: "ok/#")
         batch[150] = MQTTBatchMessage(topic: "denied/150")
@@ -90,7 +77,7 @@ struct BatchPublishTests {
     @Test("while the broker is down the whole batch fails at once as brokerUnavailable; nothing is sent")
     func brokerDown() async throws {
         let broker = try TestBroker()
-        let publisher = try await bridge(broker)
+        let publisher = try await broker.connectedBridge()
         broker.kill()
         #expect(await eventually { !publisher.isConnected })
         let results = await publisher.publish(batch: (0..<100).map { MQTTBatchMessage(topic: "t/\($0)") }, payload: [1])
@@ -102,7 +89,7 @@ struct BatchPublishTests {
     @Test("broker paused then killed mid-batch: what was sent fails as connectionLost, what waited is not sent, none succeeds")
     func connectionLostMidBatch() async throws {
         let broker = try TestBroker()
-        let publisher = try await bridge(broker) { $0.maxInflight = 100 }
+        let publisher = try await broker.connectedBridge { $0.maxInflight = 100 }
         try await publisher.publish(topic: "p/warmup", payload: [0])
         broker.pause()                         // connected, but no PUBACK will come
         let outcome = Task { await publisher.publish(batch: (0..<500).map { MQTTBatchMessage(topic: "p/\($0)") }, payload: [1, 2, 3]) }
@@ -124,7 +111,7 @@ struct BatchPublishTests {
     @Test("an empty batch returns at once")
     func empty() async throws {
         let broker = try TestBroker()
-        let publisher = try await bridge(broker)
+        let publisher = try await broker.connectedBridge()
         #expect(await publisher.publish(batch: [], payload: [1]).isEmpty)
         await publisher.shutdown()
     }

@@ -5,17 +5,10 @@ import Testing
 /// The broker going away, refusing, or rejecting: clear errors, never a false success.
 @Suite("MQTTBridge failures", .serialized)
 struct FailureTests {
-    func configuration(_ broker: TestBroker, id: String = "bridge-\(UUID().uuidString.prefix(8))") -> MQTTBridgeConfiguration {
-        var configuration = MQTTBridgeConfiguration(host: "127.0.0.1", port: broker.port, clientID: id)
-        configuration.reconnectInitialDelayMilliseconds = 20
-        configuration.reconnectMaxDelayMilliseconds = 200
-        return configuration
-    }
-
     @Test("broker paused then killed: publishes awaiting PUBACK all fail, none succeeds")
     func noSuccessWithoutPuback() async throws {
         let broker = try TestBroker()
-        let bridge = MQTTBridge.running(configuration(broker))
+        let bridge = MQTTBridge.running(broker.bridgeConfiguration())
         try await bridge.waitUntilConnected()
         try await bridge.publish(topic: "p/warmup", payload: [0])
 
@@ -51,8 +44,8 @@ struct FailureTests {
     @Test("broker killed mid-stream: fail fast while down, reconnect, restore subscriptions, resume")
     func selfHealing() async throws {
         let broker = try TestBroker()
-        let publisher = MQTTBridge.running(configuration(broker))
-        let subscriber = MQTTBridge.running(configuration(broker))
+        let publisher = MQTTBridge.running(broker.bridgeConfiguration())
+        let subscriber = MQTTBridge.running(broker.bridgeConfiguration())
         try await publisher.waitUntilConnected()
         try await subscriber.waitUntilConnected()
         let received = Counter()
@@ -113,7 +106,7 @@ struct FailureTests {
         try run("/usr/bin/mosquitto_passwd", ["-b", "-c", passwords, "gateway", "right-password"])
         defer { try? FileManager.default.removeItem(atPath: passwords) }
         let broker = try TestBroker(extraConfig: "password_file \(passwords)\nallow_anonymous false")
-        var wrong = configuration(broker)
+        var wrong = broker.bridgeConfiguration()
         wrong.username = "gateway"
         wrong.password = "wrong-password"
         let refused = MQTTBridge.running(wrong)
@@ -127,7 +120,7 @@ struct FailureTests {
         await #expect(throws: MQTTBridgeError.self) { try await refused.publish(topic: "x", payload: [1]) }
         await refused.shutdown()
 
-        var right = configuration(broker)
+        var right = broker.bridgeConfiguration()
         right.username = "gateway"
         right.password = "right-password"
         let accepted = MQTTBridge.running(right)
@@ -139,7 +132,7 @@ struct FailureTests {
     @Test("a publish larger than the broker's max_packet_size is a clear error; the connection survives")
     func oversize() async throws {
         let broker = try TestBroker(extraConfig: "max_packet_size 2000")
-        let bridge = MQTTBridge.running(configuration(broker))
+        let bridge = MQTTBridge.running(broker.bridgeConfiguration())
         try await bridge.waitUntilConnected()
         await #expect(throws: MQTTBridgeError.packetTooLarge) {
             try await bridge.publish(topic: "big", payload: [UInt8](repeating: 0, count: 4096))
@@ -151,11 +144,8 @@ struct FailureTests {
 
     @Test("a publish the broker's ACL denies fails with the MQTT 5 reason code")
     func notAuthorized() async throws {
-        let acl = FileManager.default.temporaryDirectory.appendingPathComponent("acl-\(UUID().uuidString)").path
-        try "topic readwrite allowed/#\n".write(toFile: acl, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: acl) }
-        let broker = try TestBroker(extraConfig: "acl_file \(acl)")
-        let bridge = MQTTBridge.running(configuration(broker))
+        let broker = try TestBroker(acl: "topic readwrite allowed/#")
+        let bridge = MQTTBridge.running(broker.bridgeConfiguration())
         try await bridge.waitUntilConnected()
         try await bridge.publish(topic: "allowed/x", payload: [1])
         do {
@@ -213,7 +203,7 @@ struct FailureTests {
     @Test("shutdown drains in-flight publishes, joins the network thread and leaks no thread")
     func shutdownDrains() async throws {
         let broker = try TestBroker()
-        let bridge = MQTTBridge.running(configuration(broker))
+        let bridge = MQTTBridge.running(broker.bridgeConfiguration())
         try await bridge.waitUntilConnected()
         let inFlight = Task {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -243,7 +233,7 @@ struct FailureTests {
     func failoverAcrossNodes() async throws {
         let first = try TestBroker(), second = try TestBroker()
         let deadPort = try TestBroker.freePort()
-        var nodes = configuration(first)
+        var nodes = first.bridgeConfiguration()
         nodes.port = deadPort
         nodes.failover = [MQTTBrokerAddress(host: "127.0.0.1", port: first.port), MQTTBrokerAddress(host: "127.0.0.1", port: second.port)]
         let bridge = MQTTBridge.running(nodes)
@@ -260,7 +250,7 @@ struct FailureTests {
     @Test("two bridges with one client id: the evicted one backs off instead of taking the session straight back")
     func takeoverBackoff() async throws {
         let broker = try TestBroker()
-        var shared = configuration(broker, id: "same-id")
+        var shared = broker.bridgeConfiguration(id: "same-id")
         shared.takeoverBackoffMilliseconds = 60_000
         let a = MQTTBridge.running(shared)
         try await a.waitUntilConnected()

@@ -5,22 +5,11 @@ import Testing
 /// Publish and subscribe against a real mosquitto.
 @Suite("MQTTBridge publish and subscribe", .serialized)
 struct PublishTests {
-    func bridge(_ broker: TestBroker, id: String = "bridge-\(UUID().uuidString.prefix(8))",
-                _ adjust: (inout MQTTBridgeConfiguration) -> Void = { _ in }) async throws -> MQTTBridge {
-        var configuration = MQTTBridgeConfiguration(host: "127.0.0.1", port: broker.port, clientID: id)
-        configuration.reconnectInitialDelayMilliseconds = 20
-        configuration.reconnectMaxDelayMilliseconds = 200
-        adjust(&configuration)
-        let bridge = MQTTBridge.running(configuration)
-        try await bridge.waitUntilConnected()
-        return bridge
-    }
-
     @Test("QoS 1 and QoS 0 reach a subscriber with payload and MQTT 5 properties intact")
     func roundTrip() async throws {
         let broker = try TestBroker()
-        let publisher = try await bridge(broker)
-        let subscriber = try await bridge(broker)
+        let publisher = try await broker.connectedBridge()
+        let subscriber = try await broker.connectedBridge()
         let received = Counter()
         try await subscriber.subscribe("t/#") { message in
             received.record(MQTTMessageRecord(
@@ -54,7 +43,7 @@ struct PublishTests {
     @Test("an independent client (mosquitto_sub) sees the same bytes and properties")
     func independentSubscriber() async throws {
         let broker = try TestBroker()
-        let publisher = try await bridge(broker)
+        let publisher = try await broker.connectedBridge()
         let sub = Process()
         sub.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_sub")
         sub.arguments = ["-h", "127.0.0.1", "-p", "\(broker.port)", "-V", "mqttv5", "-q", "1", "-t", "x/y", "-C", "1",
@@ -81,8 +70,8 @@ struct PublishTests {
     @Test("10,000 QoS 1 publishes in flight at once: all acknowledged, none lost")
     func manyInFlight() async throws {
         let broker = try TestBroker()
-        let publisher = try await bridge(broker)
-        let subscriber = try await bridge(broker)
+        let publisher = try await broker.connectedBridge()
+        let subscriber = try await broker.connectedBridge()
         let received = Counter()
         try await subscriber.subscribe("load/#") { _ in received.increment() }
         let payload = [UInt8](repeating: 0x5A, count: 1024)
@@ -108,8 +97,8 @@ struct PublishTests {
     @Test("MQTT 3.1.1: the payload arrives, properties are not sent")
     func mqtt311() async throws {
         let broker = try TestBroker()
-        let publisher = try await bridge(broker) { $0.protocolVersion = .v311 }
-        let subscriber = try await bridge(broker)
+        let publisher = try await broker.connectedBridge { $0.protocolVersion = .v311 }
+        let subscriber = try await broker.connectedBridge()
         let received = Counter()
         try await subscriber.subscribe("old/#") { message in
             received.record(MQTTMessageRecord(topic: message.topic, payload: message.payload, qos: message.qos, userProperties: [:],
@@ -127,7 +116,7 @@ struct PublishTests {
     @Test("invalid topics and filters are refused before anything is sent")
     func invalidTopics() async throws {
         let broker = try TestBroker()
-        let bridge = try await bridge(broker)
+        let bridge = try await broker.connectedBridge()
         await #expect(throws: MQTTBridgeError.invalidTopic("a/#")) { try await bridge.publish(topic: "a/#", payload: [1]) }
         await #expect(throws: MQTTBridgeError.invalidTopic("a/+")) { try await bridge.publish(topic: "a/+", payload: [1]) }
         await #expect(throws: MQTTBridgeError.invalidTopic("a/#/b")) { try await bridge.subscribe("a/#/b") { _ in } }

@@ -9,12 +9,19 @@ final class TestBroker: @unchecked Sendable {
     private var process: Process?
 
     /// Starts a broker; `extraConfig` is appended to the generated mosquitto.conf (a listener line
-    /// for `port` is always written first, so per-listener options can follow).
-    init(extraConfig: String = "", port: Int? = nil) throws {
+    /// for `port` is always written first, so per-listener options can follow). With `acl`, an
+    /// ACL file of those lines (e.g. `topic readwrite allowed/#`) is written beside it and used.
+    init(extraConfig: String = "", acl: String? = nil, port: Int? = nil) throws {
         self.port = try port ?? TestBroker.freePort()
         self.directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("pushgate-broker-\(UUID().uuidString)")
-        self.extraConfig = extraConfig
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var extraConfig = extraConfig
+        if let acl {
+            let path = directory.appendingPathComponent("acl").path
+            try (acl + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            extraConfig += "\nacl_file \(path)"
+        }
+        self.extraConfig = extraConfig
         try start()
     }
 
@@ -148,6 +155,26 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () -> Bool) async
         try? await Task.sleep(for: .milliseconds(10))
     }
     return condition()
+}
+
+extension TestBroker {
+    /// A bridge configuration for this broker: a fresh client id (or `id`), quick reconnects.
+    func bridgeConfiguration(id: String = "bridge-\(UUID().uuidString.prefix(8))") -> MQTTBridgeConfiguration {
+        var configuration = MQTTBridgeConfiguration(host: "127.0.0.1", port: port, clientID: id)
+        configuration.reconnectInitialDelayMilliseconds = 20
+        configuration.reconnectMaxDelayMilliseconds = 200
+        return configuration
+    }
+
+    /// A running bridge to this broker (its configuration `adjust`ed), once connected; the test
+    /// ends it with `shutdown()`.
+    func connectedBridge(_ adjust: (inout MQTTBridgeConfiguration) -> Void = { _ in }) async throws -> MQTTBridge {
+        var configuration = bridgeConfiguration()
+        adjust(&configuration)
+        let bridge = MQTTBridge.running(configuration)
+        try await bridge.waitUntilConnected()
+        return bridge
+    }
 }
 
 extension MQTTBridge {
