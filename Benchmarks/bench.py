@@ -18,14 +18,14 @@ One fresh mosquitto and one Pushgate (release), both on free 127.0.0.1 ports, th
                  (h2load --h1, 16 connections).
   3. fan-out     one push to a 10,000-member list -> deliveries/s until the 201 (which Pushgate
                  sends after the broker acknowledged every copy), beside MQTTBridge publishing the
-                 same 10,000 copies to 10,000 topics in one batch; and one push to an admin route (one broker
-                 publish) with 1,000 subscribed devices until the last device has it, beside the
+                 same 10,000 copies to 10,000 topics in one batch; and one push to an admin route
+                 (one broker publish) with 1,000 subscribed devices until the last device has it, beside the
                  broker fanning out one publish of its own to the same 1,000 devices; Pushgate's
                  CPU per delivered copy and per route push.
   4. scale       1,000,000 subscriptions (created in bulk with `pushgate admin
                  create-subscriptions --with-sets`, each in a set as POST /subscribe makes them: a
-                 million durable HTTP subscribes would take longer than the whole benchmark), restart to ready, resident memory per subscription, the push run
-                 of 2. again.
+                 million durable HTTP subscribes would take longer than the whole benchmark),
+                 restart to ready, resident memory per subscription, the push run of 2. again.
 
 Every loop is bounded by count and time; every process is killed by PID at the end. Results:
 a Markdown table and JSON in the work directory (and on standard output).
@@ -183,7 +183,7 @@ server:
 mqtt:
   url: "mqtt://127.0.0.1:{self.broker_port}"
   client_id: "pushgate-bench"
-{f'  max_inflight: {os.environ["BENCH_MAX_INFLIGHT"]}' + chr(10) if os.environ.get("BENCH_MAX_INFLIGHT") else ""}storage:
+storage:
   path: "{self.database}"
 logging:
   level: "warning"

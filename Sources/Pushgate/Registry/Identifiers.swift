@@ -51,8 +51,9 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, CustomString
     /// two system calls per identifier: independent draws all the same, without 20,000 system
     /// calls for a 10,000-member list. Without `/dev/urandom` (a bare chroot) it draws one by one.
     public static func random(count: Int) -> [Self] {
+        guard count > 1 else { return (0..<count).map { _ in random() } }
         var octets = [UInt8](repeating: 0, count: count * byteCount)
-        guard count > 1, RandomDevice.read(into: &octets) else { return (0..<count).map { _ in random() } }
+        guard RandomDevice.read(into: &octets) else { return (0..<count).map { _ in random() } }
         return octets.withUnsafeBytes { bytes in
             (0..<count).map { index in Self(trusted: Base64URL.encode(bytes[index * byteCount..<(index + 1) * byteCount])) }
         }
