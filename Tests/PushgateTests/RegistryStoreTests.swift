@@ -136,15 +136,15 @@ struct RegistryStoreTests {
             "CREATE TABLE lists (id TEXT PRIMARY KEY, push_token TEXT NOT NULL UNIQUE, creator_key BLOB NOT NULL, created_at INTEGER NOT NULL)",
             "CREATE TABLE list_members (list_id TEXT NOT NULL, member_token TEXT NOT NULL, expires_at INTEGER, encrypted_key TEXT, PRIMARY KEY (list_id, member_token))",
             "CREATE TABLE secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
-            "INSERT INTO subscriptions VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 'BBBBBBBBBBBBBBBBBBBBBB', 'CCCCCCCCCCCCCCCCCCCCCC', NULL, 5, NULL)",
+            "INSERT INTO subscriptions VALUES ('AAAAAAAAAAAAAAAAAAAAAA', 'BBBBBBBBBBBBBBBBBBBBBA', 'CCCCCCCCCCCCCCCCCCCCCA', NULL, 5, NULL)",
             "PRAGMA user_version = 3",
         ] { _ = try await old.query(statement) }
         try await old.close()
 
         let store = try await SQLiteRegistryStore.open(path: path)
         let subscription = try #require(try await store.load().subscriptions.first)
-        #expect(subscription.set == nil && subscription.topicID.rawValue == "CCCCCCCCCCCCCCCCCCCCCC")
-        #expect(TopicScheme(prefix: "webpush").deviceFilter(subscription) == "webpush/CCCCCCCCCCCCCCCCCCCCCC/#")
+        #expect(subscription.set == nil && subscription.topicID.rawValue == "CCCCCCCCCCCCCCCCCCCCCA")
+        #expect(TopicScheme(prefix: "webpush").deviceFilter(subscription) == "webpush/CCCCCCCCCCCCCCCCCCCCCA/#")
         try await store.insert(Subscription.make(restrictionKey: nil, now: 6, set: .make(now: 6)))
         try await store.close()
 

@@ -76,7 +76,7 @@ public struct ResourceURLs: Sendable {
 
     /// The URL of an identified resource.
     public func url<Kind>(_ pattern: PathPattern<Identifier<Kind>>, _ id: Identifier<Kind>) -> String {
-        "\(base)/\(pattern.segment)/\(id.rawValue)"
+        "\(base)/\(pattern.segment)/\(raw: id)"
     }
 
     /// The identifier in `url`, if it is this service's URL of that pattern.

@@ -13,6 +13,6 @@ extension BroadcastToken {
         var mac = HMAC<SHA256>(key: SymmetricKey(data: secret))
         mac.update(data: Array("pushgate route v1\u{0}".utf8))
         mac.update(data: Array(name.utf8))
-        return BroadcastToken(trusted: Base64URL.encode(Array(mac.finalize()).prefix(byteCount)))
+        return BroadcastToken(octets: Array(mac.finalize()))
     }
 }

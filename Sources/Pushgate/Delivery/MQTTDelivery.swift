@@ -265,8 +265,9 @@ public final class MQTTDelivery: PushDelivery {
 
     /// The MQTT 5 properties every message carries.
     private static func properties(id: MessageID, acceptedAt: Int64, contentEncoding: String?, expiry: Int) -> MQTTProperties {
-        var properties = MQTTProperties(correlationData: Array(id.rawValue.utf8), userProperties: [
-            .init("message-id", id.rawValue), .init("accepted-at", acceptedAtText.text(for: acceptedAt)),
+        let text = id.rawValue
+        var properties = MQTTProperties(correlationData: Array(text.utf8), userProperties: [
+            .init("message-id", text), .init("accepted-at", acceptedAtText.text(for: acceptedAt)),
         ])
         if let contentEncoding { properties.userProperties.append(.init("content-encoding", contentEncoding)) }
         if expiry > 0 { properties.messageExpiryInterval = UInt32(expiry) }

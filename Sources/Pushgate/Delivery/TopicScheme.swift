@@ -25,13 +25,38 @@ public struct TopicScheme: Sendable {
     /// Creates a scheme under `prefix`.
     public init(prefix: String) { self.prefix = prefix }
 
-    /// The levels every topic of a subscription starts with.
-    private func base(_ topicID: TopicID, set setTopicID: TopicID?) -> String {
-        if let setTopicID { return "\(prefix)/\(setTopicID.rawValue)/\(topicID.rawValue)" }
-        return "\(prefix)/\(topicID.rawValue)"
+    /// The topic `prefix[/ack][/<set>][/<topic id>][/<last>]`, written at its exact length: one
+    /// allocation, where interpolating pieces into a growing string took several — topics are
+    /// built for every push and every copy of a list push.
+    private func topic(ack: Bool = false, _ setTopicID: TopicID?, _ topicID: TopicID?, _ last: String? = nil) -> String {
+        let idLength = TopicID.length + 1
+        let length = prefix.utf8.count + (ack ? 4 : 0) + (setTopicID == nil ? 0 : idLength) + (topicID == nil ? 0 : idLength)
+            + (last.map { $0.utf8.count + 1 } ?? 0)
+        return String(unsafeUninitializedCapacity: length) { buffer in
+            var end = 0
+            func append(_ text: some Sequence<UInt8>) {
+                for byte in text {
+                    buffer[end] = byte
+                    end += 1
+                }
+            }
+            func append(_ id: TopicID?) {
+                guard let id else { return }
+                append(CollectionOfOne(UInt8(ascii: "/")))
+                id.writeText(to: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[end...])))
+                end += TopicID.length
+            }
+            append(prefix.utf8)
+            if ack { append("/ack".utf8) }
+            append(setTopicID)
+            append(topicID)
+            if let last {
+                append(CollectionOfOne(UInt8(ascii: "/")))
+                append(last.utf8)
+            }
+            return end
+        }
     }
-
-    private func base(_ subscription: Subscription) -> String { base(subscription.topicID, set: subscription.set?.topicID) }
 
     /// The topic a message of this urgency is published to.
     public func messageTopic(_ subscription: Subscription, urgency: Urgency) -> String {
@@ -40,23 +65,20 @@ public struct TopicScheme: Sendable {
 
     /// The same, from the topic ids alone (held messages keep only those).
     public func messageTopic(_ topicID: TopicID, set setTopicID: TopicID?, urgency: Urgency) -> String {
-        "\(base(topicID, set: setTopicID))/\(urgency.rawValue)"
+        topic(setTopicID, topicID, urgency.rawValue)
     }
 
     /// The filter a device subscribes to for all of a subscription's messages.
-    public func deviceFilter(_ subscription: Subscription) -> String { "\(base(subscription))/#" }
+    public func deviceFilter(_ subscription: Subscription) -> String { topic(subscription.set?.topicID, subscription.topicID, "#") }
 
     /// The filter for every message of every member of a set.
-    public func setFilter(_ set: SubscriptionSet) -> String { "\(prefix)/\(set.topicID.rawValue)/#" }
+    public func setFilter(_ set: SubscriptionSet) -> String { topic(set.topicID, nil, "#") }
 
     /// The topic a device acknowledges a subscription's messages on, and says "ready" on for it.
-    public func ackTopic(_ topicID: TopicID, set setTopicID: TopicID?) -> String {
-        if let setTopicID { return "\(prefix)/ack/\(setTopicID.rawValue)/\(topicID.rawValue)" }
-        return "\(prefix)/ack/\(topicID.rawValue)"
-    }
+    public func ackTopic(_ topicID: TopicID, set setTopicID: TopicID?) -> String { topic(ack: true, setTopicID, topicID) }
 
     /// The topic a device says "ready" on for every member of a set.
-    public func ackTopic(set setTopicID: TopicID) -> String { "\(prefix)/ack/\(setTopicID.rawValue)" }
+    public func ackTopic(set setTopicID: TopicID) -> String { topic(ack: true, setTopicID, nil) }
 
     /// The filter Pushgate subscribes to for every device's acknowledgements.
     public var ackFilter: String { "\(prefix)/ack/#" }

@@ -90,7 +90,7 @@ struct ReceiptHandlers: Sendable {
     /// One receipt as a server-sent event: `event: receipt`, `id: <message id>`, and `data:` the
     /// message URL with the status RFC 8030 §6.3 would push (204 acknowledged, 410 expired).
     static func event(_ receipt: Receipt, urls: ResourceURLs) -> ByteBuffer {
-        ByteBuffer(string: "event: receipt\nid: \(receipt.message.rawValue)\n"
+        ByteBuffer(string: "event: receipt\nid: \(raw: receipt.message)\n"
             + #"data: {"message":"\#(urls.url(.message, receipt.message))","status":\#(receipt.status.rawValue)}"# + "\n\n")
     }
 

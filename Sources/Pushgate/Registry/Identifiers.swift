@@ -12,29 +12,60 @@ public protocol IdentifierKind: Sendable {
 
 /// An unguessable identifier of a capability URL or an MQTT topic level (RFC 8030 §8.3,
 /// P-04..P-08): 16 random octets (128 bits, above the RFC's 120) from the system's secure
-/// generator, in base64url, 22 characters valid in URL paths and MQTT topic levels alike.
+/// generator, written in base64url — 22 characters valid in URL paths and MQTT topic levels alike.
 ///
 /// Identifiers are independent random draws, so one reveals nothing about another, the device,
 /// or the subscription it belongs to. Their `description` is elided, so interpolating one into a
-/// log line never leaks a capability.
+/// log line never leaks a capability; the text is written only where it is meant to go
+/// (``rawValue``, `"\(raw: id)"`).
+///
+/// The value holds the 16 octets themselves, not their text: the registry keeps five identifiers
+/// per subscription in a set, and as 22-character strings each was a heap allocation of its own
+/// (64 bytes, ~320 of a subscription's ~1,050 at a million) that every dictionary probe had to
+/// follow to compare (issue 16). Inline, an identifier is two words that hash and compare without
+/// touching memory elsewhere, and is copied without reference counting.
 public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, CustomStringConvertible {
-    /// The 22 base64url characters.
-    public let rawValue: String
+    /// Octets 0–7 and 8–15, big-endian: the order in which base64url writes them.
+    private let high: UInt64, low: UInt64
 
     /// Octets of randomness per identifier.
     public static var byteCount: Int { 16 }
     /// Length in characters.
     public static var length: Int { 22 }
 
-    /// Wraps `text` if it has an identifier's shape (so malformed paths are refused before any lookup).
+    /// The identifier in its canonical text, if `text` is one: 22 base64url characters whose last
+    /// one carries no bits beyond the 128 (so each identifier has exactly one URL; another text
+    /// is refused before any lookup, like any malformed path).
     public init?(_ text: some StringProtocol) {
-        guard Self.isWellFormed(text) else { return nil }
-        rawValue = String(text)
+        let decoded = text.utf8.withContiguousStorageIfAvailable(Base64URLOctets.decode) ?? Base64URLOctets.decode(Array(text.utf8))
+        guard let decoded else { return nil }
+        (high, low) = decoded
     }
 
-    /// Wraps a value already known to be well formed (derived tokens, rows written by this service).
-    init(trusted rawValue: String) {
-        self.rawValue = rawValue
+    /// The identifier `text` names, for text this service wrote itself (rows of its registry).
+    ///
+    /// A row that is not an identifier this service could have written means the database was
+    /// edited by hand or damaged: that stops the process with the kind named, rather than load
+    /// a record no URL can reach and no statement can update.
+    init(trusted text: String) {
+        guard let identifier = Self(text) else { preconditionFailure("registry holds a malformed \(Kind.name) identifier") }
+        self = identifier
+    }
+
+    /// The identifier of 16 octets (the first 16 of `octets`, which must have as many).
+    init(octets: some Collection<UInt8>) {
+        precondition(octets.count >= Self.byteCount, "an identifier needs 16 octets")
+        var high: UInt64 = 0, low: UInt64 = 0
+        for (index, octet) in octets.prefix(Self.byteCount).enumerated() {
+            if index < 8 { high = high << 8 | UInt64(octet) } else { low = low << 8 | UInt64(octet) }
+        }
+        self.high = high
+        self.low = low
+    }
+
+    private init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
     }
 
     /// A new random identifier.
@@ -42,8 +73,7 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, CustomString
         // Two 64-bit draws (each one getrandom call), not sixteen one-byte ones: every push makes
         // a message id, and the syscalls showed in the profile.
         var generator = SystemRandomNumberGenerator()
-        let high = generator.next(), low = generator.next()
-        return Self(trusted: withUnsafeBytes(of: (high, low)) { Base64URL.encode($0) })
+        return Self(high: generator.next(), low: generator.next())
     }
 
     /// `count` new random identifiers (a list push's message ids), their octets read from the
@@ -52,19 +82,104 @@ public struct Identifier<Kind: IdentifierKind>: Hashable, Sendable, CustomString
     /// calls for a 10,000-member list. Without `/dev/urandom` (a bare chroot) it draws one by one.
     public static func random(count: Int) -> [Self] {
         guard count > 1 else { return (0..<count).map { _ in random() } }
-        var octets = [UInt8](repeating: 0, count: count * byteCount)
-        guard RandomDevice.read(into: &octets) else { return (0..<count).map { _ in random() } }
-        return octets.withUnsafeBytes { bytes in
-            (0..<count).map { index in Self(trusted: Base64URL.encode(bytes[index * byteCount..<(index + 1) * byteCount])) }
+        var words = [UInt64](repeating: 0, count: count * 2)
+        guard words.withUnsafeMutableBytes(RandomDevice.read) else { return (0..<count).map { _ in random() } }
+        return (0..<count).map { Self(high: words[2 * $0], low: words[2 * $0 + 1]) }
+    }
+
+    /// Whether `text` is an identifier's canonical text.
+    public static func isWellFormed(_ text: some StringProtocol) -> Bool {
+        Self(text) != nil
+    }
+
+    /// The 22 base64url characters. Builds a string (a heap allocation, being longer than 15
+    /// bytes); on hot paths interpolate `"\(raw: id)"` or use ``withText(_:)`` instead.
+    public var rawValue: String {
+        String(unsafeUninitializedCapacity: Self.length) { buffer in
+            Base64URLOctets.encode(high, low, into: UnsafeMutableRawBufferPointer(buffer))
+            return Self.length
         }
     }
 
-    /// Whether `text` has an identifier's shape.
-    public static func isWellFormed(_ text: some StringProtocol) -> Bool {
-        text.utf8.count == length && Base64URLAlphabet.contains(text)
+    /// Calls `body` with the 22 base64url characters, written on the stack.
+    public func withText<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+        try withUnsafeTemporaryAllocation(byteCount: Self.length, alignment: 1) { buffer in
+            Base64URLOctets.encode(high, low, into: buffer)
+            return try body(UnsafeRawBufferPointer(buffer))
+        }
+    }
+
+    /// Writes the 22 base64url characters at the start of `buffer` (at least that long).
+    func writeText(to buffer: UnsafeMutableRawBufferPointer) {
+        precondition(buffer.count >= Self.length)
+        Base64URLOctets.encode(high, low, into: buffer)
     }
 
     public var description: String { "\(Kind.name)#…" }
+}
+
+extension DefaultStringInterpolation {
+    /// Writes an identifier's text (its 22 base64url characters) without building a `String` of
+    /// it first: two 11-character halves fit in Swift's inline small strings.
+    ///
+    /// A label of its own, because a plain `"\(id)"` is elided on purpose (log lines).
+    public mutating func appendInterpolation<Kind>(raw id: Identifier<Kind>) {
+        id.withText { text in
+            appendLiteral(String(decoding: text[..<11], as: UTF8.self))
+            appendLiteral(String(decoding: text[11...], as: UTF8.self))
+        }
+    }
+}
+
+/// Base64url of exactly 16 octets held as two big-endian words (RFC 4648 §5, no padding).
+enum Base64URLOctets {
+    private static let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+    /// Character → six bits, 0xFF for bytes outside the alphabet.
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        alphabet.withUTF8Buffer { for (index, character) in $0.enumerated() { table[Int(character)] = UInt8(index) } }
+        return table
+    }()
+
+    /// Writes the 22 characters of `high`/`low` into `buffer` (at least 22 bytes).
+    static func encode(_ high: UInt64, _ low: UInt64, into buffer: UnsafeMutableRawBufferPointer) {
+        alphabet.withUTF8Buffer { alphabet in
+            func character(_ sixBits: UInt64) -> UInt8 { alphabet[Int(sixBits & 63)] }
+            // 128 bits in six-bit groups: ten from `high`, one straddling both words, ten from
+            // `low`, and the last two bits padded with four zero bits.
+            for index in 0..<10 { buffer[index] = character(high >> (58 - 6 * UInt64(index))) }
+            buffer[10] = character((high & 0xF) << 2 | low >> 62)
+            for index in 0..<10 { buffer[11 + index] = character(low >> (56 - 6 * UInt64(index))) }
+            buffer[21] = character((low & 3) << 4)
+        }
+    }
+
+    /// The words of 22 canonical base64url characters, or `nil` for any other text.
+    static func decode(_ text: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
+        guard text.count == 22 else { return nil }
+        var high: UInt64 = 0, low: UInt64 = 0
+        for index in 0..<22 {
+            let value = values[Int(text[index])]
+            guard value != 0xFF else { return nil }
+            switch index {
+            case ..<10: high = high << 6 | UInt64(value)
+            case 10:
+                high = high << 4 | UInt64(value >> 2)
+                low = UInt64(value & 3)
+            case ..<21: low = low << 6 | UInt64(value)
+            default:
+                // The last character's low four bits lie beyond the 128: canonical text has them zero.
+                guard value & 0xF == 0 else { return nil }
+                low = low << 2 | UInt64(value >> 4)
+            }
+        }
+        return (high, low)
+    }
+
+    static func decode(_ text: [UInt8]) -> (UInt64, UInt64)? {
+        text.withUnsafeBufferPointer(decode)
+    }
 }
 
 /// The subscription resource (`/s/<id>`): private to the user agent, used to delete it.
@@ -119,18 +234,16 @@ enum Base64URLAlphabet {
 enum RandomDevice {
     private static let descriptor: Int32 = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
 
-    /// Fills `bytes`; `false` if the device is missing or a read failed.
-    static func read(into bytes: inout [UInt8]) -> Bool {
+    /// Fills `buffer`; `false` if the device is missing or a read failed.
+    static func read(into buffer: UnsafeMutableRawBufferPointer) -> Bool {
         guard descriptor >= 0 else { return false }
-        return bytes.withUnsafeMutableBytes { buffer in
-            var filled = 0
-            while filled < buffer.count {
-                let got = Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
-                if got < 0, errno == EINTR { continue }
-                guard got > 0 else { return false }
-                filled += got
-            }
-            return true
+        var filled = 0
+        while filled < buffer.count {
+            let got = Glibc.read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+            if got < 0, errno == EINTR { continue }
+            guard got > 0 else { return false }
+            filled += got
         }
+        return true
     }
 }
