@@ -182,7 +182,7 @@ public final class Registry: Sendable {
 
     /// The live subscription set with this id.
     public func set(id: SetID) -> SubscriptionSet? {
-        index.withLockedValue { $0.sets[id] }
+        index.withLockedValue { $0.set(id: id) }
     }
 
     /// Whether `pushToken` names a live subscription.
@@ -338,7 +338,7 @@ public final class Registry: Sendable {
     public func removeSet(id: SetID, now: Int64) async throws -> [Subscription]? {
         try await write {
             guard self.set(id: id) != nil else { return (nil, apply: { _ in }) }
-            let members = index.withLockedValue { index in (index.setMembers[id]?.ids ?? []).compactMap { index.subscription(id: $0) } }
+            let members = index.withLockedValue { index in (index.members(ofSet: id)?.ids ?? []).compactMap { index.subscription(id: $0) } }
             try await store.deleteSet(id: id, at: now)
             return (members, apply: { _ = $0.deleteSet(id: id, at: now) })
         }

@@ -1,3 +1,5 @@
+import Dispatch
+import NIOConcurrencyHelpers
 import WebPush
 
 /// The in-memory index of the registry: every lookup of the push path is a dictionary read here.
@@ -12,10 +14,10 @@ struct RegistryIndex: Sendable {
     private(set) var pushTokensByID: [SubscriptionID: PushToken] = [:]
     /// Deleted subscriptions' push tokens, with when (purged after `storage.deleted_retention_days`).
     private(set) var deletedPushTokens: [PushToken: Int64] = [:]
-    private(set) var sets: [SetID: SubscriptionSet] = [:]
-    private(set) var setsByTopicID: [TopicID: SetID] = [:]
-    /// set → its live members.
-    private(set) var setMembers: [SetID: SetMembers] = [:]
+    /// Live sets with their live members, one entry per set: a dictionary of records and one of
+    /// members cost a second key and table per set (~60 bytes per subscription at a million, as
+    /// nearly every subscription has a set of its own).
+    private var sets: [SetID: SetEntry] = [:]
     private(set) var lists: [ListID: PushList] = [:]
     private(set) var listIDsByPushToken: [ListPushToken: ListID] = [:]
     /// member push token → ids of the lists it is in.
@@ -24,14 +26,35 @@ struct RegistryIndex: Sendable {
     init() {}
 
     /// The index of a loaded snapshot.
+    ///
+    /// The subscription tables and the set table are independent, so they are built on two
+    /// threads: restart-to-ready waits for the larger half, not the sum (issue 16). Each table is
+    /// sized from the snapshot and each entry written with one probe — at millions of entries
+    /// every probe is a cache miss.
     init(_ snapshot: RegistrySnapshot) {
-        subscriptionsByPushToken.reserveCapacity(snapshot.subscriptions.count)
-        pushTokensByID.reserveCapacity(snapshot.subscriptions.count)
-        sets.reserveCapacity(snapshot.sets.count)
-        setsByTopicID.reserveCapacity(snapshot.sets.count)
-        setMembers.reserveCapacity(snapshot.sets.count)
-        for set in snapshot.sets { insert(set) }
-        for subscription in snapshot.subscriptions { insert(subscription) }
+        let subscriptionTables = NIOLockedValueBox<([PushToken: Subscription], [SubscriptionID: PushToken])>(([:], [:]))
+        let setTable = NIOLockedValueBox<[SetID: SetEntry]>([:])
+        DispatchQueue.concurrentPerform(iterations: 2) { part in
+            if part == 0 {
+                var byPushToken = [PushToken: Subscription](minimumCapacity: snapshot.subscriptions.count)
+                var byID = [SubscriptionID: PushToken](minimumCapacity: snapshot.subscriptions.count)
+                for subscription in snapshot.subscriptions {
+                    byPushToken[subscription.pushToken] = subscription
+                    byID[subscription.id] = subscription.pushToken
+                }
+                subscriptionTables.withLockedValue { $0 = (byPushToken, byID) }
+            } else {
+                var sets = [SetID: SetEntry](minimumCapacity: snapshot.sets.count)
+                for set in snapshot.sets { sets[set.id] = SetEntry(set) }
+                for subscription in snapshot.subscriptions {
+                    guard let set = subscription.set else { continue }
+                    sets[set.id, default: SetEntry(set)].members.insert(subscription.id)
+                }
+                setTable.withLockedValue { $0 = sets }
+            }
+        }
+        (subscriptionsByPushToken, pushTokensByID) = subscriptionTables.withLockedValue { $0 }
+        sets = setTable.withLockedValue { $0 }
         deletedPushTokens = snapshot.deletedPushTokens
         for list in snapshot.lists { insert(list) }
     }
@@ -41,10 +64,7 @@ struct RegistryIndex: Sendable {
     mutating func insert(_ subscription: Subscription) {
         subscriptionsByPushToken[subscription.pushToken] = subscription
         pushTokensByID[subscription.id] = subscription.pushToken
-        if let set = subscription.set {
-            if sets[set.id] == nil { insert(set) }
-            setMembers[set.id].insert(subscription.id)
-        }
+        if let set = subscription.set { sets[set.id, default: SetEntry(set)].members.insert(subscription.id) }
     }
 
     /// Forgets a subscription, remembers its push token as deleted (410) since `time`, and removes
@@ -53,7 +73,7 @@ struct RegistryIndex: Sendable {
         pushTokensByID[subscription.id] = nil
         subscriptionsByPushToken[subscription.pushToken] = nil
         deletedPushTokens[subscription.pushToken] = time
-        if let set = subscription.set { setMembers[set.id] = setMembers[set.id]?.removing(subscription.id) }
+        if let set = subscription.set, let members = sets[set.id]?.members { sets[set.id]?.members = members.removing(subscription.id) }
         for listID in listIDsByMember.removeValue(forKey: subscription.pushToken) ?? [] {
             lists[listID]?.members[subscription.pushToken] = nil
         }
@@ -74,25 +94,48 @@ struct RegistryIndex: Sendable {
 
     // MARK: Sets
 
-    mutating func insert(_ set: SubscriptionSet) {
-        sets[set.id] = set
-        setsByTopicID[set.topicID] = set.id
+    /// A live set's record (its id is the key) and its live members.
+    private struct SetEntry: Sendable {
+        let topicID: TopicID
+        let createdAt: Int64
+        var members: SetMembers?
+
+        init(_ set: SubscriptionSet) {
+            topicID = set.topicID
+            createdAt = set.createdAt
+        }
     }
+
+    /// Adds a set (its members join as their subscriptions are inserted); a known set keeps its members.
+    mutating func insert(_ set: SubscriptionSet) {
+        guard sets[set.id] == nil else { return }
+        sets[set.id] = SetEntry(set)
+    }
+
+    /// The live set with this id.
+    func set(id: SetID) -> SubscriptionSet? {
+        sets[id].map { SubscriptionSet(id: id, topicID: $0.topicID, createdAt: $0.createdAt) }
+    }
+
+    /// The live members of a set; `nil` when it has none (or is not live).
+    func members(ofSet id: SetID) -> SetMembers? {
+        sets[id]?.members
+    }
+
+    /// Live sets.
+    var setCount: Int { sets.count }
 
     /// Deletes a set and every member; returns the members.
     mutating func deleteSet(id: SetID, at time: Int64) -> [Subscription] {
-        guard let set = sets.removeValue(forKey: id) else { return [] }
-        setsByTopicID[set.topicID] = nil
-        let members = (setMembers.removeValue(forKey: id)?.ids ?? []).compactMap { subscription(id: $0) }
+        guard let entry = sets.removeValue(forKey: id) else { return [] }
+        let members = (entry.members?.ids ?? []).compactMap { subscription(id: $0) }
         for member in members { delete(member, at: time) }
         return members
     }
 
     /// Forgets a set's record only; its members leave one by one (a change log lists them).
     mutating func forgetSet(id: SetID) {
-        guard let set = sets.removeValue(forKey: id) else { return }
-        setsByTopicID[set.topicID] = nil
-        setMembers[id] = nil
+        sets[id] = nil
     }
 
     // MARK: Changes from other instances

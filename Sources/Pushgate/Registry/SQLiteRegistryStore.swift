@@ -214,7 +214,11 @@ public final class SQLiteRegistryStore: RegistryStore {
             return (SubscriptionSet(id: SetID(trusted: id), topicID: TopicID(trusted: topicID), createdAt: Int64(createdAt)),
                     row.column("deleted_at")?.integer != nil)
         }
-        let setsByID = Dictionary(sets.map { ($0.0.id, $0.0) }, uniquingKeysWith: { first, _ in first })
+        let setsByID = {
+            var byID = [SetID: SubscriptionSet](minimumCapacity: sets.count)
+            for (set, _) in sets { byID[set.id] = set }
+            return byID
+        }()
         enum Row: Sendable {
             case live(Subscription)
             case deleted(PushToken, at: Int64)
