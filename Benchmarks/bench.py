@@ -229,11 +229,13 @@ routes:
     def fill_registry(self, total: int, rows: bool = True) -> list:
         """Brings the stopped server's registry to `total` subscriptions with `pushgate admin
         create-subscriptions`; returns the new ones as (push token, topic id). Without rows (the
-        scale run) each is in a set of its own, as POST /subscribe makes them: a registry of
-        subscriptions without sets needs ~45 % less memory, and would flatter the figure."""
+        scale run) each is in a set of its own and restricted to the bench's application server
+        key, as POST /subscribe makes a web-push library's subscriptions: a registry of
+        unrestricted subscriptions without sets needs less memory, and would flatter the figure."""
         config = self.work / "pushgate.yaml"
         have = registry_stats(self.args.pushgate, config)["subscriptions"]
-        return create_subscriptions(self.args.pushgate, config, total - have, rows=rows, with_sets=not rows)
+        return create_subscriptions(self.args.pushgate, config, total - have, rows=rows, with_sets=not rows,
+                                    restricted_to=None if rows else self.vapid_public)
 
     # --- payloads -----------------------------------------------------------------------
 

@@ -2,11 +2,14 @@
 # Resident memory per subscription and restart-to-ready time for a registry of N subscriptions:
 # a fresh mosquitto and Pushgate (the given binary) on free 127.0.0.1 ports in a temporary
 # directory; RSS after /readyz with an empty registry, then with N subscriptions made by
-# `pushgate admin create-subscriptions` (--with-sets: each in a set, as POST /subscribe makes them).
+# `pushgate admin create-subscriptions` (--with-sets: each in a set, as POST /subscribe makes them;
+# --restricted: also restricted to one application server key, as a web-push library's are).
 #
-#   Benchmarks/registry_memory.sh BINARY N [--with-sets]
+#   Benchmarks/registry_memory.sh BINARY N [--with-sets [--restricted]]
 set -euo pipefail
 binary=$(realpath "$1") count=$2 flag=${3:-}
+# A fixed P-256 public key (any valid point would do: nothing is pushed to these subscriptions).
+[ "${4:-}" = "--restricted" ] && flag="$flag --restricted-to BM1yV-15UAIB6AjWRbmBIG8qPfigjJeGoh19Pt22mkBmcx4yGv0plqpzc5ZC6W-f4Yl9XGFduOERAV-rLKKI8ic"
 dir=$(mktemp -d)
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port) broker_port=$(free_port)
@@ -46,4 +49,4 @@ measure
 empty=$rss
 "$binary" admin create-subscriptions --config "$dir/pushgate.yaml" --count "$count" --output /dev/null $flag
 measure
-echo "$count subscriptions${flag:+ ($flag)}: ready in ${seconds} s; ${rss} KiB resident = $(( (rss - empty) * 1024 / count )) bytes per subscription"
+echo "$count subscriptions${flag:+ (${flag%% --restricted-to *}${4:+ $4})}: ready in ${seconds} s; ${rss} KiB resident = $(( (rss - empty) * 1024 / count )) bytes per subscription"

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Pushgate
+import WebPush
 
 /// `pushgate admin …`: work on an installation's registry without SQL.
 struct AdminCommand: AsyncParsableCommand {
@@ -34,14 +35,21 @@ struct AdminCommand: AsyncParsableCommand {
         @Flag(help: "Put each subscription in a set of its own, as POST /subscribe without a set does (the default makes subscriptions without sets, as before sets existed: topics one level shorter).")
         var withSets = false
 
+        @Option(help: "Restrict every subscription to this application server key (base64url of the uncompressed P-256 point, as applicationServerKey in POST /subscribe): a fleet for one application server.")
+        var restrictedTo: String?
+
         func validate() throws {
             guard (1...100_000_000).contains(count) else { throw ValidationError("--count must be 1...100000000") }
+            if let restrictedTo, (try? VAPIDPublicKey(base64URL: restrictedTo)) == nil {
+                throw ValidationError("--restricted-to must be base64url of a 65-octet uncompressed P-256 point (an applicationServerKey)")
+            }
         }
 
         func run() async throws {
             let loaded = try loadConfigOrExit(config)
             let store = try await loaded.storage.open(as: .exclusiveTool)
             let now = Int64(Date().timeIntervalSince1970)
+            let key = try restrictedTo.map { try VAPIDPublicKey(base64URL: $0) }
             let urls = ResourceURLs(base: loaded.server.publicURL)
             let topics = TopicScheme(prefix: loaded.mqtt.topicPrefix)
             let sink: FileHandle? = switch output {
@@ -58,7 +66,7 @@ struct AdminCommand: AsyncParsableCommand {
             var remaining = count
             while remaining > 0 {
                 let batch = (0..<min(remaining, 100_000)).map { _ in
-                    Subscription.make(restrictionKey: nil, now: now, set: withSets ? .make(now: now) : nil)
+                    Subscription.make(restrictionKey: key, now: now, set: withSets ? .make(now: now) : nil)
                 }
                 try await store.insert(batch: batch)
                 if let sink {

@@ -59,6 +59,24 @@ struct RegistryStoreTests {
         #expect(!TestPostgres.isRequiredButMissing, "PUSHGATE_TEST_REQUIRE_POSTGRES=1 but PUSHGATE_TEST_POSTGRES_URL is not set")
     }
 
+    @Test("a load parses each restriction key once: subscriptions restricted to one key share it", arguments: durableSubjects)
+    func sharedRestrictionKeys(_ subject: Subject) async throws {
+        let (one, two) = (VAPIDSigningKey.generate().publicKey, VAPIDSigningKey.generate().publicKey)
+        // Each parsed on its own, as separate subscribe requests do.
+        let subscriptions = [one, one, one, two].map {
+            Subscription.make(restrictionKey: try! VAPIDPublicKey(base64URL: $0.base64URL), now: 1, set: .make(now: 1))
+        }
+        let store = try await subject.open()
+        try await store.insert(batch: subscriptions)
+        let loaded = try await store.load().subscriptions
+        try await store.close()
+        #expect(Set(loaded) == Set(subscriptions))
+        func storage(_ key: VAPIDPublicKey?) -> UnsafeRawPointer? { key?.rawBytes.withUnsafeBytes { $0.baseAddress } }
+        let withOne = loaded.filter { $0.restrictionKey == one }.map { storage($0.restrictionKey) }
+        #expect(withOne.count == 3 && Set(withOne).count == 1, "one parsed key for the three")
+        #expect(storage(loaded.first { $0.restrictionKey == two }?.restrictionKey) != withOne.first)
+    }
+
     @Test("subscriptions, restriction keys, deletions and lists survive a reopen", arguments: subjects)
     func roundTrip(_ subject: Subject) async throws {
         let open = subject.open

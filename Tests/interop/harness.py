@@ -33,17 +33,20 @@ def vapid_keys():
     return vapid, b64url(public)
 
 
-def create_subscriptions(binary: Path, config: Path, count: int, rows: bool = True, with_sets: bool = False) -> list:
+def create_subscriptions(binary: Path, config: Path, count: int, rows: bool = True, with_sets: bool = False,
+                         restricted_to: str | None = None) -> list:
     """Creates `count` subscriptions in bulk with `pushgate admin create-subscriptions` (durable
     HTTP subscribes, one fsync each, would dominate a test or benchmark at this scale) in the
     registry of a stopped server, which loads them at its next start; returns their
     (push token, topic id) pairs (none with `rows=False`; `with_sets`, each in a set of its own as
-    POST /subscribe makes them, only with `rows=False`: their topics have one more level)."""
+    POST /subscribe makes them, only with `rows=False`: their topics have one more level;
+    `restricted_to`, every one restricted to that application server key)."""
     if count <= 0:
         return []
     assert not (rows and with_sets), "rows are (push token, topic id) of subscriptions without sets"
     result = subprocess.run([str(binary), "admin", "create-subscriptions", "--config", str(config), "--count", str(count)]
-                            + ([] if rows else ["--output", "/dev/null"]) + (["--with-sets"] if with_sets else []),
+                            + ([] if rows else ["--output", "/dev/null"]) + (["--with-sets"] if with_sets else [])
+                            + (["--restricted-to", restricted_to] if restricted_to else []),
                             check=True, capture_output=True, text=True)
     pairs = []
     for line in result.stdout.splitlines():

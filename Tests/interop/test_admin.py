@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from harness import Postgres, Server
+from harness import Postgres, Server, vapid_keys
 
 
 def admin(server: Server, *args) -> subprocess.CompletedProcess:
@@ -76,3 +76,28 @@ def test_postgres_delete_beside_running_instances_and_backup(pushgate_bin, tmp_p
     finally:
         server.stop()
         database.close()
+
+
+def test_create_subscriptions_restricted_to_one_application_server(server):
+    """`admin create-subscriptions --restricted-to`: a fleet for one application server. Restarted,
+    every subscription takes that key's VAPID and no other (the registry load parses the key
+    once for all of them, and shares it)."""
+    vapid, public = vapid_keys()
+    other, _ = vapid_keys()
+    server.stop()
+    bad = admin(server, "admin", "create-subscriptions", "--count", "1", "--restricted-to", public[:-4])
+    assert bad.returncode != 0 and "--restricted-to" in bad.stderr
+    assert json.loads(admin(server, "admin", "stats").stdout)["subscriptions"] == 0, "a refused run created nothing"
+    made = admin(server, "admin", "create-subscriptions", "--count", "3", "--with-sets", "--restricted-to", public)
+    assert made.returncode == 0, made.stderr
+    created = [json.loads(line) for line in made.stdout.splitlines()]
+    assert len(created) == 3 and all(sub["restricted"] for sub in created)
+    server.start()
+
+    def signed(key) -> dict:
+        return {"TTL": "0", "Authorization": key.sign({"aud": server.url, "sub": "mailto:ops@example.com"})["Authorization"]}
+
+    for sub in created:
+        assert httpx.post(sub["endpoint"], headers={"TTL": "0"}).status_code == 401
+        assert httpx.post(sub["endpoint"], headers=signed(other)).status_code == 403
+        assert httpx.post(sub["endpoint"], headers=signed(vapid)).status_code == 201

@@ -319,8 +319,9 @@ public final class PostgresRegistryStore: SharedRegistryStore {
             sets[set.id] = set
             if deletedAt == nil { snapshot.sets.append(set) }
         }
+        let keys = StoredKeys()
         for try await row in try await connection.query(PostgresQuery(unsafeSQL: Self.subscriptionColumns + " FROM subscriptions"), logger: logger).decode(SubscriptionRow.self) {
-            switch Self.state(row, sets: sets) {
+            switch Self.state(row, sets: sets, keys: keys) {
             case .live(let subscription): snapshot.subscriptions.append(subscription)
             case .deleted(let token, let time): snapshot.deletedPushTokens[token] = time
             }
@@ -332,11 +333,11 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     private typealias SubscriptionRow = (String, String, String, ByteBuffer?, Int64, Int64?, String?)
     private static let subscriptionColumns = "SELECT id, push_token, topic_id, restriction_key, created_at, deleted_at, set_id"
 
-    private static func state(_ row: SubscriptionRow, sets: [SetID: SubscriptionSet]) -> RegistryChanges.SubscriptionState {
+    private static func state(_ row: SubscriptionRow, sets: [SetID: SubscriptionSet], keys: StoredKeys) -> RegistryChanges.SubscriptionState {
         let (id, pushToken, topicID, key, createdAt, deletedAt, setID) = row
         if let deletedAt { return .deleted(PushToken(trusted: pushToken), at: deletedAt) }
         return .live(Subscription(id: SubscriptionID(trusted: id), pushToken: PushToken(trusted: pushToken), topicID: TopicID(trusted: topicID),
-                                  restrictionKey: key.flatMap { try? VAPIDPublicKey(base64URL: Base64URL.encode($0.readableBytesView)) },
+                                  restrictionKey: key.flatMap(keys.key),
                                   createdAt: createdAt, set: setID.flatMap { sets[SetID(trusted: $0)] }))
     }
 
@@ -418,10 +419,11 @@ public final class PostgresRegistryStore: SharedRegistryStore {
             }
             for id in sets where setRecords[SetID(trusted: id)] == nil { changes.removedSets.append(SetID(trusted: id)) }
             if !subscriptions.isEmpty {
+                let keys = StoredKeys()
                 for try await row in try await connection.query(
                     "\(unescaped: Self.subscriptionColumns) FROM subscriptions WHERE id = ANY(\(Array(subscriptions))::text[])",
                     logger: logger).decode(SubscriptionRow.self) {
-                    changes.subscriptions.append(Self.state(row, sets: setRecords))
+                    changes.subscriptions.append(Self.state(row, sets: setRecords, keys: keys))
                 }
             }
             let found = lists.isEmpty ? []

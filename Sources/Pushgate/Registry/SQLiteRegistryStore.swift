@@ -223,12 +223,13 @@ public final class SQLiteRegistryStore: RegistryStore {
             case live(Subscription)
             case deleted(PushToken, at: Int64)
         }
+        let keys = StoredKeys()
         let subscriptions = try await rows("SELECT id, push_token, topic_id, restriction_key, created_at, deleted_at, set_id FROM subscriptions") { row -> Row? in
             guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string.map(PushToken.init(trusted:)),
                   let topicID = row.column("topic_id")?.string, let createdAt = row.column("created_at")?.integer
             else { return nil }
             if let deletedAt = row.column("deleted_at")?.integer { return .deleted(pushToken, at: Int64(deletedAt)) }
-            let key = row.column("restriction_key")?.blob.flatMap { try? VAPIDPublicKey(base64URL: Base64URL.encode($0.readableBytesView)) }
+            let key = row.column("restriction_key")?.blob.flatMap(keys.key)
             let set = row.column("set_id")?.string.flatMap { setsByID[SetID(trusted: $0)] }
             return .live(Subscription(id: SubscriptionID(trusted: id), pushToken: pushToken, topicID: TopicID(trusted: topicID),
                                       restrictionKey: key, createdAt: Int64(createdAt), set: set))

@@ -22,9 +22,18 @@ public struct VAPIDPublicKey: Hashable, Sendable, CustomStringConvertible {
     public init(base64URL: some StringProtocol) throws(VAPIDError) {
         let bytes: [UInt8]
         do { bytes = try Base64URL.decode(base64URL) } catch { throw .invalidKey }
+        try self.init(rawBytes: bytes)
+    }
+
+    /// Parses a 65-octet uncompressed P-256 point (as a registry stores it).
+    ///
+    /// - Throws: ``VAPIDError/invalidKey`` for anything else (compressed points, points not on
+    ///   the curve, wrong length).
+    public init(rawBytes: some Collection<UInt8>) throws(VAPIDError) {
+        let bytes = Array(rawBytes)
         guard bytes.count == 65, bytes[0] == 0x04 else { throw .invalidKey }
         do { signingKey = try P256.Signing.PublicKey(x963Representation: bytes) } catch { throw .invalidKey }
-        rawBytes = bytes
+        self.rawBytes = bytes
     }
 
     /// Base64url of the uncompressed point: the `applicationServerKey` of the Push API.
