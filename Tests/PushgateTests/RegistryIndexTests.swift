@@ -24,11 +24,41 @@ struct RegistryIndexTests {
         index.insert(two)
         #expect(index.listIDsByMember[a.pushToken] == [one.id, two.id])
         index.delete(a, at: 5)
-        #expect(index.subscriptionsByPushToken[a.pushToken] == nil && index.subscription(id: a.id) == nil && index.subscriptionCount == 1)
+        #expect(index.subscription(pushToken: a.pushToken) == nil && index.subscription(id: a.id) == nil && index.subscriptionCount == 1)
         #expect(index.deletedPushTokens[a.pushToken] == 5)
         #expect(index.lists[one.id]?.members.keys.sorted { $0.rawValue < $1.rawValue } == [b.pushToken])
         #expect(index.lists[two.id]?.members.isEmpty == true)
         #expect(index.listIDsByMember[a.pushToken] == nil)
+    }
+
+    @Test("records stay reachable by push token and id through deletes that move the last one into the gap, from a snapshot or inserted")
+    func denseRecords() {
+        let set = SubscriptionSet.make(now: 0)
+        let subscriptions = (0..<50).map { Subscription.make(restrictionKey: nil, now: Int64($0), set: $0 % 2 == 0 ? set : nil) }
+        var fromSnapshot = RegistryIndex(RegistrySnapshot(subscriptions: subscriptions, sets: [set]))
+        var inserted = RegistryIndex()
+        for subscription in subscriptions { inserted.insert(subscription) }
+        for var index in [fromSnapshot, inserted] {
+            var live = Set(subscriptions.map(\.id))
+            // First, last, middle, then the rest in a scrambled order.
+            for victim in [subscriptions[0], subscriptions[49], subscriptions[25]] + subscriptions.shuffled().prefix(30) where live.contains(victim.id) {
+                index.delete(victim, at: 9)
+                live.remove(victim.id)
+                #expect(index.subscriptionCount == live.count)
+                for subscription in subscriptions {
+                    let expected = live.contains(subscription.id) ? subscription : nil
+                    #expect(index.subscription(pushToken: subscription.pushToken) == expected && index.subscription(id: subscription.id) == expected)
+                }
+            }
+            index.insert(subscriptions[0])
+            #expect(index.subscription(id: subscriptions[0].id) == subscriptions[0] && index.subscriptionCount == live.count + 1)
+            #expect(Set(index.members(ofSet: set.id)?.ids ?? []) == Set(subscriptions.filter { live.contains($0.id) && $0.set != nil }.map(\.id)).union([subscriptions[0].id]))
+        }
+        // A record with a push token seen before replaces the earlier one (a snapshot not written by this service).
+        let twin = Subscription(id: .random(), pushToken: subscriptions[1].pushToken, topicID: .random(), restrictionKey: nil, createdAt: 99)
+        fromSnapshot = RegistryIndex(RegistrySnapshot(subscriptions: [subscriptions[1], twin, subscriptions[3]]))
+        #expect(fromSnapshot.subscriptionCount == 2 && fromSnapshot.subscription(pushToken: twin.pushToken) == twin)
+        #expect(fromSnapshot.subscription(id: subscriptions[1].id) == nil && fromSnapshot.subscription(id: subscriptions[3].id) == subscriptions[3])
     }
 
     @Test("set members: one inline, more in a set, back to one, gone with the last; deleting the set deletes who is left")
@@ -79,7 +109,7 @@ struct RegistryIndexTests {
         let index = RegistryIndex(RegistrySnapshot(subscriptions: [a], deletedPushTokens: [deleted: 1],
                                                    lists: [list([a]), list([a]), list([], creator: other)]))
         #expect(index.listCount(creator: creator) == 2 && index.listCount(creator: other) == 1)
-        #expect(index.subscriptionsByPushToken[a.pushToken] == a && index.deletedPushTokens == [deleted: 1])
+        #expect(index.subscription(pushToken: a.pushToken) == a && index.deletedPushTokens == [deleted: 1])
         #expect(index.listIDsByMember[a.pushToken]?.count == 2)
     }
 

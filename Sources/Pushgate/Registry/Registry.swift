@@ -166,7 +166,7 @@ public final class Registry: Sendable {
             if staleness > Self.maxStaleness { throw Stale(staleness: staleness) }
         }
         let found = try await fresh { index -> Lookup? in
-            if let subscription = index.subscriptionsByPushToken[pushToken] { return .active(subscription) }
+            if let subscription = index.subscription(pushToken: pushToken) { return .active(subscription) }
             return index.deletedPushTokens[pushToken] != nil ? .deleted : nil
         }
         return found ?? .unknown
@@ -187,7 +187,7 @@ public final class Registry: Sendable {
 
     /// Whether `pushToken` names a live subscription.
     public func isSubscription(pushToken: PushToken) -> Bool {
-        index.withLockedValue { $0.subscriptionsByPushToken[pushToken] != nil }
+        index.withLockedValue { $0.subscription(pushToken: pushToken) != nil }
     }
 
     /// Subscriptions for member tokens (skipping any that no longer exist).
@@ -195,7 +195,7 @@ public final class Registry: Sendable {
         index.withLockedValue { index in
             var found: [PushToken: Subscription] = [:]
             found.reserveCapacity(pushTokens.count)
-            for token in pushTokens { found[token] = index.subscriptionsByPushToken[token] }
+            for token in pushTokens { found[token] = index.subscription(pushToken: token) }
             return found
         }
     }

@@ -8,10 +8,15 @@ import WebPush
 /// only after the store has the change. It keeps the relations both ways (list → members,
 /// member → lists) so that deleting a subscription can leave every list it was in.
 struct RegistryIndex: Sendable {
-    private(set) var subscriptionsByPushToken: [PushToken: Subscription] = [:]
-    /// Subscription id → push token: the record itself is kept once (a second copy of every
-    /// ~110-byte record cost ~150 bytes per subscription at 10 million, issue 16).
-    private(set) var pushTokensByID: [SubscriptionID: PushToken] = [:]
+    /// Live subscriptions, densely, in no particular order. A dictionary keeps its values in an
+    /// array as long as its table — a third to twice as many slots as entries — and a
+    /// subscription is ~120 bytes; here each is stored once, and the tables below hold 4-byte
+    /// positions (~100 bytes per subscription less at a million, issue 16).
+    private var records: [Subscription] = []
+    /// push token → position in `records`.
+    private var positionsByPushToken: [PushToken: Int32] = [:]
+    /// subscription id → position in `records`.
+    private var positionsByID: [SubscriptionID: Int32] = [:]
     /// Deleted subscriptions' push tokens, with when (purged after `storage.deleted_retention_days`).
     private(set) var deletedPushTokens: [PushToken: Int64] = [:]
     /// Live sets with their live members, one entry per set: a dictionary of records and one of
@@ -27,33 +32,45 @@ struct RegistryIndex: Sendable {
 
     /// The index of a loaded snapshot.
     ///
-    /// The subscription tables and the set table are independent, so they are built on two
-    /// threads: restart-to-ready waits for the larger half, not the sum (issue 16). Each table is
-    /// sized from the snapshot and each entry written with one probe — at millions of entries
-    /// every probe is a cache miss.
+    /// The position tables and the set table are independent, so they are built on two threads:
+    /// restart-to-ready waits for the larger half, not the sum (issue 16). Each table is sized
+    /// from the snapshot and each entry written with one probe — at millions of entries every
+    /// probe is a cache miss.
     init(_ snapshot: RegistrySnapshot) {
-        let subscriptionTables = NIOLockedValueBox<([PushToken: Subscription], [SubscriptionID: PushToken])>(([:], [:]))
+        let subscriptions = snapshot.subscriptions
+        precondition(subscriptions.count < Int32.max, "more subscriptions than an index position holds")
+        let positionTables = NIOLockedValueBox<([PushToken: Int32], [SubscriptionID: Int32])>(([:], [:]))
         let setTable = NIOLockedValueBox<[SetID: SetEntry]>([:])
         DispatchQueue.concurrentPerform(iterations: 2) { part in
             if part == 0 {
-                var byPushToken = [PushToken: Subscription](minimumCapacity: snapshot.subscriptions.count)
-                var byID = [SubscriptionID: PushToken](minimumCapacity: snapshot.subscriptions.count)
-                for subscription in snapshot.subscriptions {
-                    byPushToken[subscription.pushToken] = subscription
-                    byID[subscription.id] = subscription.pushToken
+                var byPushToken = [PushToken: Int32](minimumCapacity: subscriptions.count)
+                var byID = [SubscriptionID: Int32](minimumCapacity: subscriptions.count)
+                for (position, subscription) in subscriptions.enumerated() {
+                    byPushToken[subscription.pushToken] = Int32(position)
+                    byID[subscription.id] = Int32(position)
                 }
-                subscriptionTables.withLockedValue { $0 = (byPushToken, byID) }
+                positionTables.withLockedValue { $0 = (byPushToken, byID) }
             } else {
                 var sets = [SetID: SetEntry](minimumCapacity: snapshot.sets.count)
                 for set in snapshot.sets { sets[set.id] = SetEntry(set) }
-                for subscription in snapshot.subscriptions {
+                for subscription in subscriptions {
                     guard let set = subscription.set else { continue }
                     sets[set.id, default: SetEntry(set)].members.insert(subscription.id)
                 }
                 setTable.withLockedValue { $0 = sets }
             }
         }
-        (subscriptionsByPushToken, pushTokensByID) = subscriptionTables.withLockedValue { $0 }
+        (positionsByPushToken, positionsByID) = positionTables.withLockedValue { $0 }
+        // A snapshot with one token twice (not written by this service) keeps the later record,
+        // as inserting them one by one would.
+        if positionsByPushToken.count == subscriptions.count && positionsByID.count == subscriptions.count {
+            records = subscriptions
+            // Room to grow before the first reallocation, which copies every record under the lock.
+            records.reserveCapacity(subscriptions.count + subscriptions.count / 16 + 1024)
+        } else {
+            (positionsByPushToken, positionsByID) = ([:], [:])
+            for subscription in subscriptions { insertRecord(subscription) }
+        }
         sets = setTable.withLockedValue { $0 }
         deletedPushTokens = snapshot.deletedPushTokens
         for list in snapshot.lists { insert(list) }
@@ -62,21 +79,47 @@ struct RegistryIndex: Sendable {
     // MARK: Subscriptions
 
     mutating func insert(_ subscription: Subscription) {
-        subscriptionsByPushToken[subscription.pushToken] = subscription
-        pushTokensByID[subscription.id] = subscription.pushToken
+        insertRecord(subscription)
         if let set = subscription.set { sets[set.id, default: SetEntry(set)].members.insert(subscription.id) }
+    }
+
+    /// Adds the record, or replaces the one with its push token.
+    private mutating func insertRecord(_ subscription: Subscription) {
+        if let position = positionsByPushToken[subscription.pushToken] {
+            positionsByID[records[Int(position)].id] = nil
+            records[Int(position)] = subscription
+            positionsByID[subscription.id] = position
+            return
+        }
+        let position = Int32(records.count)
+        positionsByPushToken[subscription.pushToken] = position
+        positionsByID[subscription.id] = position
+        records.append(subscription)
     }
 
     /// Forgets a subscription, remembers its push token as deleted (410) since `time`, and removes
     /// it from every list and its set.
     mutating func delete(_ subscription: Subscription, at time: Int64) {
-        pushTokensByID[subscription.id] = nil
-        subscriptionsByPushToken[subscription.pushToken] = nil
+        if let position = positionsByPushToken.removeValue(forKey: subscription.pushToken) {
+            positionsByID[records[Int(position)].id] = nil
+            // The last record moves into the gap, so the array stays dense.
+            let last = records.removeLast()
+            if Int(position) < records.count {
+                records[Int(position)] = last
+                positionsByPushToken[last.pushToken] = position
+                positionsByID[last.id] = position
+            }
+        }
         deletedPushTokens[subscription.pushToken] = time
         if let set = subscription.set, let members = sets[set.id]?.members { sets[set.id]?.members = members.removing(subscription.id) }
         for listID in listIDsByMember.removeValue(forKey: subscription.pushToken) ?? [] {
             lists[listID]?.members[subscription.pushToken] = nil
         }
+    }
+
+    /// The live subscription with this push token.
+    func subscription(pushToken: PushToken) -> Subscription? {
+        positionsByPushToken[pushToken].map { records[Int($0)] }
     }
 
     /// Forgets the tombstones of subscriptions deleted before `time`.
@@ -86,11 +129,11 @@ struct RegistryIndex: Sendable {
 
     /// The live subscription with this subscription-resource id.
     func subscription(id: SubscriptionID) -> Subscription? {
-        pushTokensByID[id].flatMap { subscriptionsByPushToken[$0] }
+        positionsByID[id].map { records[Int($0)] }
     }
 
     /// Live subscriptions.
-    var subscriptionCount: Int { subscriptionsByPushToken.count }
+    var subscriptionCount: Int { records.count }
 
     // MARK: Sets
 
@@ -147,9 +190,9 @@ struct RegistryIndex: Sendable {
         for state in changes.subscriptions {
             switch state {
             case .live(let subscription):
-                if pushTokensByID[subscription.id] == nil { insert(subscription) }
+                if positionsByID[subscription.id] == nil { insert(subscription) }
             case .deleted(let token, let time):
-                if let live = subscriptionsByPushToken[token] { delete(live, at: time) } else { deletedPushTokens[token] = time }
+                if let live = subscription(pushToken: token) { delete(live, at: time) } else { deletedPushTokens[token] = time }
             }
         }
         for list in changes.lists { insert(list) }
