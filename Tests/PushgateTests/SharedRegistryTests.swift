@@ -84,6 +84,17 @@ struct SharedRegistryTests {
                                     body: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: members)))).status
     }
 
+    /// `condition` once it holds, or after the change log's bound (`Registry.pollInterval` and
+    /// some): a change made via one instance reaches the other within it, sooner when notified.
+    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < Registry.pollInterval * 3 {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try await condition()
+    }
+
     func members(_ api: PushgateAPI, _ id: String) async throws -> Set<String> {
         let response = await api.handle(APIRequest(method: .GET, path: "/l/\(id)", headers: HTTPHeaders([vapid()])))
         guard response.status == .ok else { return [] }
@@ -126,11 +137,11 @@ struct SharedRegistryTests {
         #expect(pushed.status == .created)
         #expect(pushed.headers.first(name: "Pushgate-Recipients") == "2")
         #expect(await a.api.handle(APIRequest(method: .DELETE, path: "/s/\(first.id)")).status == .noContent)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(try await members(b.api, list.id) == [second.push])
+        #expect(try await eventually { try await members(b.api, list.id) == [second.push] })
         #expect(await a.api.handle(APIRequest(method: .DELETE, path: "/l/\(list.id)", headers: HTTPHeaders([vapid()]))).status == .noContent)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(await b.api.handle(APIRequest(method: .POST, path: "/lp/\(list.push)", headers: HTTPHeaders([vapid(), ("TTL", "60")]))).status == .notFound)
+        #expect(try await eventually {
+            await b.api.handle(APIRequest(method: .POST, path: "/lp/\(list.push)", headers: HTTPHeaders([vapid(), ("TTL", "60")]))).status == .notFound
+        })
         for instance in all { try await instance.close() }
     }
 
@@ -159,9 +170,8 @@ struct SharedRegistryTests {
         async let second = patch(b.api, list.id, [urls[1]: NSNull()])
         #expect(try await first == .ok)
         #expect(try await second == .ok)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(try await members(a.api, list.id) == [urls[2]])
-        #expect(try await members(b.api, list.id) == [urls[2]])
+        #expect(try await eventually { try await members(a.api, list.id) == [urls[2]] })
+        #expect(try await eventually { try await members(b.api, list.id) == [urls[2]] })
         for instance in all { try await instance.close() }
     }
 
