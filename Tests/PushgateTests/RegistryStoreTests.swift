@@ -59,6 +59,22 @@ struct RegistryStoreTests {
         #expect(!TestPostgres.isRequiredButMissing, "PUSHGATE_TEST_REQUIRE_POSTGRES=1 but PUSHGATE_TEST_POSTGRES_URL is not set")
     }
 
+    @Test("a large SQLite registry, read in two halves at once, loads every subscription once, tombstones included")
+    func largeLoad() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("large-\(UUID().uuidString).sqlite").path
+        let key = VAPIDSigningKey.generate().publicKey
+        let subscriptions = (0..<25_001).map { Subscription.make(restrictionKey: $0 % 3 == 0 ? key : nil, now: Int64($0), set: .make(now: 1)) }
+        let store = try await SQLiteRegistryStore.open(path: path)
+        try await store.insert(batch: subscriptions)
+        for gone in [subscriptions[0], subscriptions[12_500], subscriptions[25_000]] { try await store.markDeleted(id: gone.id, at: 7) }
+        let snapshot = try await store.load()
+        try await store.close()
+        #expect(snapshot.subscriptions.count == 24_998 && Set(snapshot.subscriptions.map(\.id)).count == 24_998)
+        #expect(Set(snapshot.subscriptions) == Set(subscriptions).subtracting([subscriptions[0], subscriptions[12_500], subscriptions[25_000]]))
+        #expect(snapshot.deletedPushTokens == [subscriptions[0].pushToken: 7, subscriptions[12_500].pushToken: 7, subscriptions[25_000].pushToken: 7])
+        #expect(snapshot.sets.count == 25_001)
+    }
+
     @Test("a load parses each restriction key once: subscriptions restricted to one key share it", arguments: durableSubjects)
     func sharedRestrictionKeys(_ subject: Subject) async throws {
         let (one, two) = (VAPIDSigningKey.generate().publicKey, VAPIDSigningKey.generate().publicKey)

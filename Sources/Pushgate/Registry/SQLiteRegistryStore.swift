@@ -119,9 +119,10 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     /// Rows of a query, read as values (sqlite-nio calls back per row).
-    private func rows<Row: Sendable>(_ sql: String, _ binds: [SQLiteData] = [], _ read: @escaping @Sendable (SQLiteRow) -> Row?) async throws -> [Row] {
+    private func rows<Row: Sendable>(_ sql: String, _ binds: [SQLiteData] = [], on connection: SQLiteConnection? = nil,
+                                     _ read: @escaping @Sendable (SQLiteRow) -> Row?) async throws -> [Row] {
         let rows = NIOLockedValueBox<[Row]>([])
-        try await connection.query(sql, binds) { row in
+        try await (connection ?? self.connection).query(sql, binds) { row in
             if let value = read(row) { rows.withLockedValue { $0.append(value) } }
         }
         return rows.withLockedValue { $0 }
@@ -224,7 +225,7 @@ public final class SQLiteRegistryStore: RegistryStore {
             case deleted(PushToken, at: Int64)
         }
         let keys = StoredKeys()
-        let subscriptions = try await rows("SELECT id, push_token, topic_id, restriction_key, created_at, deleted_at, set_id FROM subscriptions") { row -> Row? in
+        let read = { @Sendable (row: SQLiteRow) -> Row? in
             guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string.map(PushToken.init(trusted:)),
                   let topicID = row.column("topic_id")?.string, let createdAt = row.column("created_at")?.integer
             else { return nil }
@@ -233,6 +234,24 @@ public final class SQLiteRegistryStore: RegistryStore {
             let set = row.column("set_id")?.string.flatMap { setsByID[SetID(trusted: $0)] }
             return .live(Subscription(id: SubscriptionID(trusted: id), pushToken: pushToken, topicID: TopicID(trusted: topicID),
                                       restrictionKey: key, createdAt: Int64(createdAt), set: set))
+        }
+        // The rows are read in two halves of the rowid range on two connections at once: turning
+        // rows into records is most of a load's time (issue 16), and it runs on the thread pool.
+        let select = "SELECT id, push_token, topic_id, restriction_key, created_at, deleted_at, set_id FROM subscriptions"
+        let lastRowID = try await rows("SELECT coalesce(max(rowid), 0) AS last FROM subscriptions") { $0.column("last")?.integer }.first ?? 0
+        let subscriptions: [Row]
+        if lastRowID > 10_000, let reader = try? await SQLiteConnection.open(storage: .file(path: path)) {
+            do {
+                async let upper = rows(select + " WHERE rowid > \(lastRowID / 2)", [], on: reader, read)
+                let lower = try await rows(select + " WHERE rowid <= \(lastRowID / 2)", [], read)
+                subscriptions = try await lower + upper
+                try? await reader.close()
+            } catch {
+                try? await reader.close()
+                throw error
+            }
+        } else {
+            subscriptions = try await rows(select, [], read)
         }
         var snapshot = RegistrySnapshot(sets: sets.filter { !$0.deleted }.map(\.0))
         snapshot.subscriptions.reserveCapacity(subscriptions.count)
