@@ -165,23 +165,30 @@ enum Base64URLOctets {
     /// The words of 22 canonical base64url characters, or `nil` for any other text.
     static func decode(_ text: UnsafeBufferPointer<UInt8>) -> (UInt64, UInt64)? {
         guard text.count == 22 else { return nil }
+        // Straight-line over the three groups, invalid characters noted in one mask and checked
+        // once: a registry load decodes five identifiers per subscription (a per-character
+        // switch on the position and an early exit cost 11 % of a 10-million load).
+        var invalid: UInt8 = 0
         var high: UInt64 = 0, low: UInt64 = 0
-        for index in 0..<22 {
-            let value = value(text[index])
-            guard value != 0xFF else { return nil }
-            switch index {
-            case ..<10: high = high << 6 | UInt64(value)
-            case 10:
-                high = high << 4 | UInt64(value >> 2)
-                low = UInt64(value & 3)
-            case ..<21: low = low << 6 | UInt64(value)
-            default:
-                // The last character's low four bits lie beyond the 128: canonical text has them zero.
-                guard value & 0xF == 0 else { return nil }
-                low = low << 2 | UInt64(value >> 4)
-            }
+        for index in 0..<10 {
+            let sixBits = value(text[index])
+            invalid |= sixBits
+            high = high << 6 | UInt64(sixBits & 63)
         }
-        return (high, low)
+        let straddling = value(text[10])
+        invalid |= straddling
+        high = high << 4 | UInt64((straddling & 63) >> 2)
+        low = UInt64(straddling & 3)
+        for index in 11..<21 {
+            let sixBits = value(text[index])
+            invalid |= sixBits
+            low = low << 6 | UInt64(sixBits & 63)
+        }
+        let last = value(text[21])
+        invalid |= last
+        // The last character's low four bits lie beyond the 128: canonical text has them zero.
+        guard invalid & 0xC0 == 0, last & 0xF == 0 else { return nil }
+        return (high, low << 2 | UInt64(last >> 4))
     }
 
     static func decode(_ text: [UInt8]) -> (UInt64, UInt64)? {
