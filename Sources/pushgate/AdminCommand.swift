@@ -48,6 +48,7 @@ struct AdminCommand: AsyncParsableCommand {
         func run() async throws {
             let loaded = try loadConfigOrExit(config)
             let store = try await loaded.storage.open(as: .exclusiveTool)
+            try await (store as? SQLiteRegistryStore)?.setPageCache(mebibytes: 512)
             let now = Int64(Date().timeIntervalSince1970)
             let key = try restrictedTo.map { try VAPIDPublicKey(base64URL: $0) }
             let urls = ResourceURLs(base: loaded.server.publicURL)

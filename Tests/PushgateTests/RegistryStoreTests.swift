@@ -75,6 +75,19 @@ struct RegistryStoreTests {
         #expect(snapshot.sets.count == 25_001)
     }
 
+    @Test("a bulk writer's page cache is raised on its own connection only; the default stays for the server")
+    func pageCache() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID().uuidString).sqlite").path
+        let tool = try await SQLiteRegistryStore.open(path: path)
+        #expect(try await tool.pageCacheKiB() == 2_000, "SQLite's default: 2,000 KiB")
+        try await tool.setPageCache(mebibytes: 512)
+        #expect(try await tool.pageCacheKiB() == 512 * 1024)
+        try await tool.close()
+        let server = try await SQLiteRegistryStore.open(path: path)
+        #expect(try await server.pageCacheKiB() == 2_000)
+        try await server.close()
+    }
+
     @Test("a load parses each restriction key once: subscriptions restricted to one key share it", arguments: durableSubjects)
     func sharedRestrictionKeys(_ subject: Subject) async throws {
         let (one, two) = (VAPIDSigningKey.generate().publicKey, VAPIDSigningKey.generate().publicKey)

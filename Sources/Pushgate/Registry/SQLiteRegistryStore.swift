@@ -312,6 +312,21 @@ public final class SQLiteRegistryStore: RegistryStore {
 
     private static let rowsPerStatement = 200
 
+    /// Lets SQLite keep up to `mebibytes` of database pages in memory (its default is 2 MiB), for
+    /// a tool writing many rows: each insert updates three unique indexes of random keys, and
+    /// with the default cache nearly every one re-reads index pages through the kernel (bulk
+    /// creation of 10 million subscriptions spent 19 of its 33 minutes in system calls). Not for
+    /// the server, whose pages would stay resident beside the index.
+    public func setPageCache(mebibytes: Int) async throws {
+        try await execute("PRAGMA cache_size = -\(max(1, mebibytes) * 1024)")
+    }
+
+    /// The page cache's limit in KiB (`PRAGMA cache_size`, read back).
+    public func pageCacheKiB() async throws -> Int {
+        let size = try await rows("PRAGMA cache_size") { $0.column("cache_size")?.integer }.first ?? 0
+        return size < 0 ? -size : size * 4  // a positive value counts pages (4 KiB by default)
+    }
+
     private func insertRows(_ subscriptions: some Collection<Subscription>) async throws {
         var binds: [SQLiteData] = []
         binds.reserveCapacity(subscriptions.count * 6)
