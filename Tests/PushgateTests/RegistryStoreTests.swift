@@ -75,6 +75,28 @@ struct RegistryStoreTests {
         #expect(snapshot.sets.count == 25_001)
     }
 
+    @Test("a stored restriction key that does not parse leaves its subscription out of the load, never open to pushes without VAPID")
+    func damagedRestrictionKey() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("damaged-\(UUID().uuidString).sqlite").path
+        let damaged = Subscription.make(restrictionKey: VAPIDSigningKey.generate().publicKey, now: 1, set: .make(now: 1))
+        let asText = Subscription.make(restrictionKey: VAPIDSigningKey.generate().publicKey, now: 1, set: .make(now: 1))
+        let intact = Subscription.make(restrictionKey: VAPIDSigningKey.generate().publicKey, now: 1, set: .make(now: 1))
+        let open = Subscription.make(restrictionKey: nil, now: 1)
+        var store = try await SQLiteRegistryStore.open(path: path)
+        try await store.insert(batch: [damaged, asText, intact, open])
+        try await store.close()
+        let raw = try await SQLiteConnection.open(storage: .file(path: path))
+        // 65 octets with the uncompressed-point prefix, but not a point on the curve.
+        _ = try await raw.query("UPDATE subscriptions SET restriction_key = ? WHERE id = ?",
+                                [.blob(ByteBuffer(bytes: [4] + [UInt8](repeating: 0, count: 64))), .text(damaged.id.rawValue)])
+        _ = try await raw.query("UPDATE subscriptions SET restriction_key = 'not a key' WHERE id = ?", [.text(asText.id.rawValue)])
+        try await raw.close()
+        store = try await SQLiteRegistryStore.open(path: path)
+        let loaded = try await store.load().subscriptions
+        try await store.close()
+        #expect(Set(loaded) == [intact, open])
+    }
+
     @Test("a bulk writer's page cache is raised on its own connection only; the default stays for the server")
     func pageCache() async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID().uuidString).sqlite").path

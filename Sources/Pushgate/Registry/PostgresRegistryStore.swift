@@ -324,6 +324,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
             switch Self.state(row, sets: sets, keys: keys) {
             case .live(let subscription): snapshot.subscriptions.append(subscription)
             case .deleted(let token, let time): snapshot.deletedPushTokens[token] = time
+            case nil: continue
             }
         }
         snapshot.lists = try await lists(connection, "SELECT id, push_token, creator_key, created_at FROM lists", nil)
@@ -333,11 +334,15 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     private typealias SubscriptionRow = (String, String, String, ByteBuffer?, Int64, Int64?, String?)
     private static let subscriptionColumns = "SELECT id, push_token, topic_id, restriction_key, created_at, deleted_at, set_id"
 
-    private static func state(_ row: SubscriptionRow, sets: [SetID: SubscriptionSet], keys: StoredKeys) -> RegistryChanges.SubscriptionState {
+    /// A row's state; `nil` for a live subscription whose restriction key does not parse (see
+    /// ``StoredKeys``: loaded without it, it would take pushes without VAPID).
+    private static func state(_ row: SubscriptionRow, sets: [SetID: SubscriptionSet], keys: StoredKeys) -> RegistryChanges.SubscriptionState? {
         let (id, pushToken, topicID, key, createdAt, deletedAt, setID) = row
         if let deletedAt { return .deleted(PushToken(trusted: pushToken), at: deletedAt) }
+        let restrictionKey = key.flatMap(keys.key)
+        guard (key == nil) == (restrictionKey == nil) else { return nil }
         return .live(Subscription(id: SubscriptionID(trusted: id), pushToken: PushToken(trusted: pushToken), topicID: TopicID(trusted: topicID),
-                                  restrictionKey: key.flatMap(keys.key),
+                                  restrictionKey: restrictionKey,
                                   createdAt: createdAt, set: setID.flatMap { sets[SetID(trusted: $0)] }))
     }
 
@@ -423,7 +428,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
                 for try await row in try await connection.query(
                     "\(unescaped: Self.subscriptionColumns) FROM subscriptions WHERE id = ANY(\(Array(subscriptions))::text[])",
                     logger: logger).decode(SubscriptionRow.self) {
-                    changes.subscriptions.append(Self.state(row, sets: setRecords, keys: keys))
+                    if let state = Self.state(row, sets: setRecords, keys: keys) { changes.subscriptions.append(state) }
                 }
             }
             let found = lists.isEmpty ? []

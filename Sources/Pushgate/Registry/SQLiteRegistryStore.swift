@@ -230,7 +230,13 @@ public final class SQLiteRegistryStore: RegistryStore {
                   let topicID = row.column("topic_id")?.string, let createdAt = row.column("created_at")?.integer
             else { return nil }
             if let deletedAt = row.column("deleted_at")?.integer { return .deleted(pushToken, at: Int64(deletedAt)) }
-            let key = row.column("restriction_key")?.blob.flatMap(keys.key)
+            let storedKey: SQLiteData? = switch row.column("restriction_key") {
+            case .none, .some(.null): nil
+            case .some(let value): value
+            }
+            let key = storedKey?.blob.flatMap(keys.key)
+            // A key that does not parse (a damaged row) must not load as an open subscription.
+            guard (storedKey == nil) == (key == nil) else { return nil }
             let set = row.column("set_id")?.string.flatMap { setsByID[SetID(trusted: $0)] }
             return .live(Subscription(id: SubscriptionID(trusted: id), pushToken: pushToken, topicID: TopicID(trusted: topicID),
                                       restrictionKey: key, createdAt: Int64(createdAt), set: set))

@@ -10,6 +10,9 @@ import WebPush
 /// restricted subscriptions: ~8 s more to load and ~400 bytes more each, issue 16); through this,
 /// the rows of one key share one parsed key. It lives for one load only, so keys nobody uses any
 /// more are not kept.
+///
+/// A stored key that does not parse leaves its row out of the load (the subscription answers
+/// 404): loading it without its key would let anyone push to it without VAPID.
 final class StoredKeys: Sendable {
     private struct Known {
         /// The key of the previous row: runs of rows with one key are the common case, and
