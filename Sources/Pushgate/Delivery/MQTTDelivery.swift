@@ -237,12 +237,9 @@ public final class MQTTDelivery: PushDelivery {
         let remaining = Int(held.expiresAt - clock())
         guard remaining > 0 else { return }
         let message = held.message
-        var properties = Self.properties(id: message.id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: remaining)
-        properties.responseTopic = topics.ackTopic(held.topicID, set: held.setTopicID)
-        if let key = held.encryptedKey { properties.userProperties.append(.init("encrypted-key", key)) }
         do throws(DeliveryError) {
-            _ = try await publish(MQTTBatchMessage(topic: topics.messageTopic(held.topicID, set: held.setTopicID, urgency: message.urgency),
-                                                   properties: properties), message.body, qos: .atMostOnce)
+            _ = try await publish(outgoing(message, id: message.id, expiry: remaining, topicID: held.topicID, set: held.setTopicID,
+                                           encryptedKey: held.encryptedKey), message.body, qos: .atMostOnce)
         } catch {
             onError("could not resend a held message: \(error)")
         }
@@ -277,17 +274,26 @@ public final class MQTTDelivery: PushDelivery {
     /// What `message`, under `id`, becomes on MQTT for `recipient`: its topic and properties
     /// (a Topic message's too: it is sent the same way, only at QoS 0).
     private func outgoing(_ message: PushMessage, id: MessageID, to recipient: Recipient) -> MQTTBatchMessage {
-        var properties = Self.properties(id: id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: message.ttl)
         switch recipient {
         case .broadcast(let topic):
+            var properties = Self.properties(id: id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: message.ttl)
             // One topic for every urgency, so the urgency travels with the message instead.
             properties.userProperties.append(.init("urgency", message.urgency.rawValue))
             return MQTTBatchMessage(topic: topic, properties: properties)
         case .subscription(let subscription, let encryptedKey):
-            properties.responseTopic = topics.ackTopic(subscription.topicID, set: subscription.set?.topicID)
-            if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
-            return MQTTBatchMessage(topic: topics.messageTopic(subscription, urgency: message.urgency), properties: properties)
+            return outgoing(message, id: id, expiry: message.ttl, topicID: subscription.topicID, set: subscription.set?.topicID,
+                            encryptedKey: encryptedKey)
         }
+    }
+
+    /// The same for a subscription known by its topic ids (a held message keeps only those), with
+    /// `expiry` seconds left.
+    private func outgoing(_ message: PushMessage, id: MessageID, expiry: Int, topicID: TopicID, set setTopicID: TopicID?,
+                          encryptedKey: String?) -> MQTTBatchMessage {
+        var properties = Self.properties(id: id, acceptedAt: message.acceptedAt, contentEncoding: message.contentEncoding, expiry: expiry)
+        properties.responseTopic = topics.ackTopic(topicID, set: setTopicID)
+        if let encryptedKey { properties.userProperties.append(.init("encrypted-key", encryptedKey)) }
+        return MQTTBatchMessage(topic: topics.messageTopic(topicID, set: setTopicID, urgency: message.urgency), properties: properties)
     }
 
     /// TTL 0 is QoS 0: it reaches only a device connected now, never queued.

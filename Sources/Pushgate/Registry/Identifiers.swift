@@ -169,21 +169,20 @@ enum Base64URLOctets {
         // once: a registry load decodes five identifiers per subscription (a per-character
         // switch on the position and an early exit cost 11 % of a 10-million load).
         var invalid: UInt8 = 0
-        var high: UInt64 = 0, low: UInt64 = 0
-        for index in 0..<10 {
-            let sixBits = value(text[index])
-            invalid |= sixBits
-            high = high << 6 | UInt64(sixBits & 63)
+        // Appends six bits a character to `word`; an invalid character is only noted.
+        func accumulate(_ characters: Range<Int>, into word: UInt64) -> UInt64 {
+            var word = word
+            for index in characters {
+                let sixBits = value(text[index])
+                invalid |= sixBits
+                word = word << 6 | UInt64(sixBits & 63)
+            }
+            return word
         }
         let straddling = value(text[10])
         invalid |= straddling
-        high = high << 4 | UInt64((straddling & 63) >> 2)
-        low = UInt64(straddling & 3)
-        for index in 11..<21 {
-            let sixBits = value(text[index])
-            invalid |= sixBits
-            low = low << 6 | UInt64(sixBits & 63)
-        }
+        let high = accumulate(0..<10, into: 0) << 4 | UInt64((straddling & 63) >> 2)
+        let low = accumulate(11..<21, into: UInt64(straddling & 3))
         let last = value(text[21])
         invalid |= last
         // The last character's low four bits lie beyond the 128: canonical text has them zero.

@@ -13,7 +13,7 @@ extension PostgresRegistryStore: SharedReceiptStore {
         try await inTransaction(registry: false) { connection in
             for try await (key, createdAt) in try await connection.query(
                 "SELECT creator_key, created_at FROM receipt_subscriptions WHERE id = \(id.rawValue)", logger: logger).decode((ByteBuffer, Int64).self) {
-                guard let creator = try? VAPIDPublicKey(base64URL: Base64URL.encode(key.readableBytesView)) else { return nil }
+                guard let creator = try? VAPIDPublicKey(rawBytes: key.readableBytesView) else { return nil }
                 return ReceiptSubscription(id: id, creatorKey: creator, createdAt: createdAt)
             }
             return nil

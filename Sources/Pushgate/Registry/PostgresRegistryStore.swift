@@ -352,7 +352,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
         if let ids { query.binds.append(ids) }
         var lists: [ListID: PushList] = [:]
         for try await (id, pushToken, key, createdAt) in try await connection.query(query, logger: logger).decode((String, String, ByteBuffer, Int64).self) {
-            guard let creator = try? VAPIDPublicKey(base64URL: Base64URL.encode(key.readableBytesView)) else { continue }
+            guard let creator = try? VAPIDPublicKey(rawBytes: key.readableBytesView) else { continue }
             let listID = ListID(trusted: id)
             lists[listID] = PushList(id: listID, pushToken: ListPushToken(trusted: pushToken), creatorKey: creator, members: [:], createdAt: createdAt)
         }
@@ -744,7 +744,7 @@ public final class PostgresRegistryStore: SharedRegistryStore {
             var subscriptions: [ReceiptSubscription] = [], requests: [ReceiptRequest] = [], receipts: [Receipt] = []
             for try await (id, key, createdAt) in try await connection.query(
                 "SELECT id, creator_key, created_at FROM receipt_subscriptions", logger: logger).decode((String, ByteBuffer, Int64).self) {
-                guard let creator = try? VAPIDPublicKey(base64URL: Base64URL.encode(key.readableBytesView)) else { continue }
+                guard let creator = try? VAPIDPublicKey(rawBytes: key.readableBytesView) else { continue }
                 subscriptions.append(ReceiptSubscription(id: ReceiptSubscriptionID(trusted: id), creatorKey: creator, createdAt: createdAt))
             }
             for try await (message, subscription, expiresAt) in try await connection.query(

@@ -271,7 +271,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         try await connection.query("SELECT id, push_token, creator_key, created_at FROM lists", []) { row in
             guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string,
                   let keyBlob = row.column("creator_key")?.blob, let createdAt = row.column("created_at")?.integer,
-                  let key = try? VAPIDPublicKey(base64URL: Base64URL.encode(keyBlob.readableBytesView))
+                  let key = try? VAPIDPublicKey(rawBytes: keyBlob.readableBytesView)
             else { return }
             let listID = ListID(trusted: id)
             lists.withLockedValue {
@@ -510,7 +510,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     public func loadReceipts() async throws -> (subscriptions: [ReceiptSubscription], requests: [ReceiptRequest], receipts: [Receipt]) {
         let subscriptions = try await rows("SELECT id, creator_key, created_at FROM receipt_subscriptions") { row -> ReceiptSubscription? in
             guard let id = row.column("id")?.string, let blob = row.column("creator_key")?.blob, let createdAt = row.column("created_at")?.integer,
-                  let key = try? VAPIDPublicKey(base64URL: Base64URL.encode(blob.readableBytesView))
+                  let key = try? VAPIDPublicKey(rawBytes: blob.readableBytesView)
             else { return nil }
             return ReceiptSubscription(id: ReceiptSubscriptionID(trusted: id), creatorKey: key, createdAt: Int64(createdAt))
         }
