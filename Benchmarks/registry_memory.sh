@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Resident memory per subscription and restart-to-ready time for a registry of N subscriptions:
+# Resident memory per subscription, restart-to-ready time and the time until the index is read in
+# (pushes are served from the database until then) for a registry of N subscriptions:
 # a fresh mosquitto and Pushgate (the given binary) on free 127.0.0.1 ports in a temporary
 # directory; RSS after /readyz with an empty registry, then with N subscriptions made by
 # `pushgate admin create-subscriptions` (--with-sets: each in a set, as POST /subscribe makes them;
@@ -31,7 +32,8 @@ storage:
 logging:
   level: "warning"
 YAML
-# Starts the server, waits for /readyz; sets $seconds (spawn to ready) and $rss (KiB, 1 s later).
+# Starts the server, waits for /readyz; sets $seconds (spawn to ready), $filled (spawn to the index
+# read in: /readyz says "registry":"ready") and $rss (KiB, 1 s after that).
 measure() {
   local started=$(date +%s.%N)
   "$binary" serve --config "$dir/pushgate.yaml" >> "$dir/pushgate.log" 2>&1 &
@@ -41,6 +43,11 @@ measure() {
     sleep 0.02
   done
   seconds=$(echo "$(date +%s.%N) - $started" | bc)
+  until curl -sf "http://127.0.0.1:$port/readyz" | grep -q '"registry":"ready"'; do
+    kill -0 "$server" 2> /dev/null || { cat "$dir/pushgate.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  filled=$(echo "$(date +%s.%N) - $started" | bc)
   sleep 1
   rss=$(awk '/VmRSS/ { print $2 }' "/proc/$server/status")
   kill "$server"; wait "$server" 2> /dev/null || true; server=
@@ -49,4 +56,4 @@ measure
 empty=$rss
 "$binary" admin create-subscriptions --config "$dir/pushgate.yaml" --count "$count" --output /dev/null $flag
 measure
-echo "$count subscriptions${flag:+ (${flag%% --restricted-to *}${4:+ $4})}: ready in ${seconds} s; ${rss} KiB resident = $(( (rss - empty) * 1024 / count )) bytes per subscription"
+echo "$count subscriptions${flag:+ (${flag%% --restricted-to *}${4:+ $4})}: ready in ${seconds} s, index in after ${filled} s; ${rss} KiB resident = $(( (rss - empty) * 1024 / count )) bytes per subscription"

@@ -33,6 +33,21 @@ public final class MemoryStore: RegistryStore, @unchecked Sendable {
         set { lock.withLock { _writeDelay = newValue } }
     }
 
+    private var _loadDelay: Duration = .zero
+    private var _failLoads = false
+
+    /// Each load waits this long (a large registry being read in).
+    public var loadDelay: Duration {
+        get { lock.withLock { _loadDelay } }
+        set { lock.withLock { _loadDelay = newValue } }
+    }
+
+    /// Every load throws (after its delay) while set.
+    public var failLoads: Bool {
+        get { lock.withLock { _failLoads } }
+        set { lock.withLock { _failLoads = newValue } }
+    }
+
     /// The lists as stored (to compare with what the registry serves).
     public var storedLists: [ListID: PushList] { lock.withLock { lists } }
 
@@ -57,12 +72,35 @@ public final class MemoryStore: RegistryStore, @unchecked Sendable {
     public var storedHeld: [MessageID: HeldMessage] { lock.withLock { held } }
 
     public func load() async throws -> RegistrySnapshot {
-        lock.withLock {
+        let (delay, fail) = lock.withLock { (_loadDelay, _failLoads) }
+        if delay > .zero { try await Task.sleep(for: delay) }
+        if fail { throw WriteFailed() }
+        return lock.withLock {
             var deleted: [PushToken: Int64] = [:]
             for row in rows.values { if let time = row.deletedAt { deleted[row.subscription.pushToken] = time } }
             return RegistrySnapshot(subscriptions: rows.values.filter { $0.deletedAt == nil }.map(\.subscription), deletedPushTokens: deleted,
                                     sets: sets.values.filter { $0.deletedAt == nil }.map(\.set), lists: Array(lists.values))
         }
+    }
+
+    public func lookup(pushToken: PushToken) async throws -> Registry.Lookup {
+        lock.withLock {
+            guard let row = rows.values.first(where: { $0.subscription.pushToken == pushToken }) else { return .unknown }
+            return row.deletedAt == nil ? .active(row.subscription) : .deleted
+        }
+    }
+
+    public func subscriptions(pushTokens: [PushToken]) async throws -> [Subscription] {
+        let wanted = Set(pushTokens)
+        return lock.withLock { rows.values.filter { $0.deletedAt == nil && wanted.contains($0.subscription.pushToken) }.map(\.subscription) }
+    }
+
+    public func list(id: ListID) async throws -> PushList? {
+        lock.withLock { lists[id] }
+    }
+
+    public func list(pushToken: ListPushToken) async throws -> PushList? {
+        lock.withLock { lists.values.first { $0.pushToken == pushToken } }
     }
 
     public func insert(_ subscription: Subscription) async throws {

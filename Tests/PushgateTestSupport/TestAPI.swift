@@ -19,7 +19,8 @@ public struct TestAPI: Sendable {
     public let registry: Registry
 
     /// Builds it; `settings` adjusts the service settings, `broadcasts` are the routes in force.
-    public init(store: any RegistryStore, broker: RecordingPublisher, broadcasts: BroadcastTable = BroadcastTable(),
+    /// Without `filled` the registry is left serving from the store, as just after a start.
+    public init(store: any RegistryStore, broker: RecordingPublisher, broadcasts: BroadcastTable = BroadcastTable(), filled: Bool = true,
                 settings adjust: (inout ServiceSettings) -> Void = { _ in }) async throws {
         var settings = ServiceSettings(publicURL: Self.publicURL)
         adjust(&settings)
@@ -27,7 +28,7 @@ public struct TestAPI: Sendable {
         receipts = try await ReceiptCenter.load(from: store, clock: clock)
         delivery = MQTTDelivery(publisher: broker, topicPrefix: "webpush", secret: try await store.installationSecret(), store: store,
                                 observer: receipts, clock: clock)
-        registry = try await Registry.load(from: store)
+        registry = filled ? try await Registry.load(from: store) : Registry.open(store)
         api = PushgateAPI(settings: settings, registry: registry, delivery: delivery, receipts: receipts, broadcasts: broadcasts, clock: { TestAPI.now })
     }
 }

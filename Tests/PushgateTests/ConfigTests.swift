@@ -58,6 +58,15 @@ struct ConfigTests {
         #expect(config.mqtt.maxInflight == 4096)
         #expect(config.logging.level == "info")
         #expect(config.server.tls == nil)
+        #expect(config.storage.loadWaitMilliseconds == 1000)
+    }
+
+    @Test("storage.load_wait_ms: 0 serves at once, a large value waits; a negative one is reported at its line")
+    func loadWait() throws {
+        let zero = try parse(Self.minimal.replacingOccurrences(of: "path: \"registry.sqlite\"", with: "path: \"registry.sqlite\"\n  load_wait_ms: 0"))
+        #expect(zero.storage.loadWaitMilliseconds == 0)
+        expectError(Self.minimal.replacingOccurrences(of: "path: \"registry.sqlite\"", with: "path: \"registry.sqlite\"\n  load_wait_ms: -1"),
+                    line: 8, message: "load_wait_ms")
     }
 
     @Test("without mqtt.client_id each instance derives a stable id of its own: host, listen address and registry tell them apart")

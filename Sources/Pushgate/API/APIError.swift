@@ -138,7 +138,10 @@ public struct APIError: Error, Sendable {
                  headers: retryAfter(seconds))
     }
     static let registryUnreachable = APIError(.serviceUnavailable, errno: 135,
-        "the shared registry (PostgreSQL) could not be read to find this resource", headers: retryAfter())
+        "the registry's database could not be read to find this resource", headers: retryAfter())
+    static let registryFilling = APIError(.serviceUnavailable, errno: 136,
+        "this instance started moments ago and is still reading its registry into memory: pushes are served, changes are taken once it is in; nothing changed",
+        headers: retryAfter())
 
     /// What a failed delivery means for the client.
     init(_ error: DeliveryError) {

@@ -72,7 +72,11 @@ struct ReadinessBody: Codable, Sendable {
     var broker: String
     /// `sqlite`, or for PostgreSQL `connected` / `unreachable (cache N s old)`.
     var database: String
-    var subscriptions: Int
+    /// `ready`, or `filling` while the index is read in after a start (pushes are served from
+    /// the database meanwhile; changes get 503, errno 136).
+    var registry: String
+    /// Live subscriptions; absent while the registry fills.
+    var subscriptions: Int?
     var version = PushgateVersion.current
 }
 

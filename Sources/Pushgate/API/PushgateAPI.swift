@@ -70,8 +70,11 @@ public final class PushgateAPI: Sendable {
                 let cacheTrusted = staleness <= Registry.maxStaleness
                 let database = !registry.isShared ? "sqlite" : registry.isStoreReachable ? "connected"
                     : "unreachable (cache \(staleness.components.seconds) s old)"
-                let ready = status.isReady && cacheTrusted
-                let body = ReadinessBody(ready: ready, broker: status.description, database: database, subscriptions: registry.count)
+                let filling = registry.isFilling
+                // While the index fills every read is a query: without the database, nothing is served.
+                let ready = status.isReady && cacheTrusted && !(filling && !registry.isStoreReachable)
+                let body = ReadinessBody(ready: ready, broker: status.description, database: database,
+                                         registry: filling ? "filling" : "ready", subscriptions: filling ? nil : registry.count)
                 return .json(ready ? .ok : .serviceUnavailable, body)
             },
         ], payloadLimit: { rules.maxPayloadBytes }, documentLimit: settings.lists.maxDocumentBytes)

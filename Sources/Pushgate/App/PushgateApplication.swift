@@ -50,8 +50,10 @@ public struct PushgateApplication: Sendable {
     }
 
     private func serve(store: any RegistryStore) async throws {
-        let registry = try await Registry.load(from: store)
-        logger.info("registry: ready", metadata: ["subscriptions": "\(registry.count)", "shared": "\(registry.isShared)"])
+        let registry = Registry.open(store)
+        let purger = DeletedSubscriptionPurger(registry: registry, retentionDays: config.storage.deletedRetentionDays, logger: logger)
+        let filler = RegistryFiller(registry: registry, purger: purger, logger: logger)
+        _ = try await filler.awaitFill(atMost: .milliseconds(config.storage.loadWaitMilliseconds))
         let secret = try await store.installationSecret()
 
         let receipts = try await ReceiptCenter.load(from: store, limits: config.receipts, logger: logger)
@@ -60,8 +62,6 @@ public struct PushgateApplication: Sendable {
                                     onError: { [logger] problem in logger.debug("delivery: \(problem)") })
         let held = try await delivery.resume()
         if held > 0 { logger.info("delivery: resuming held Topic messages", metadata: ["held": "\(held)"]) }
-        let purger = DeletedSubscriptionPurger(registry: registry, retentionDays: config.storage.deletedRetentionDays, logger: logger)
-        try await purger.purge()
         let api = PushgateAPI(settings: ServiceSettings(config), registry: registry, delivery: delivery, receipts: receipts,
                               broadcasts: BroadcastTable(config.broadcasts, secret: secret), logger: logger)
         if !config.broadcasts.isEmpty {
@@ -103,7 +103,11 @@ public struct PushgateApplication: Sendable {
             services.append(ConfigReloader(path: configPath, secret: secret, api: api, server: server, running: config, logger: logger))
         }
         services.append(server)
-        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
+        // The filler first, so a graceful shutdown stops it last: its run() ends when the fill
+        // does, and that must not end the others.
+        let configured = [ServiceGroupConfiguration.ServiceConfiguration(service: filler, successTerminationBehavior: .ignore)]
+            + services.map { .init(service: $0) }
+        let group = ServiceGroup(configuration: .init(services: configured,
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         logger.info("mqtt: connecting", metadata: [
             "broker": "\(bridge.configuration.brokers.map(\.description).joined(separator: ", "))", "client_id": "\(bridge.configuration.clientID)",

@@ -17,6 +17,10 @@ public struct StorageConfig: Sendable, Decodable, Equatable {
     /// `deleted_retention_days`: how long a deleted subscription is remembered, so pushes to it
     /// answer 410 (then 404, and its memory is freed).
     public var deletedRetentionDays = 30
+    /// `load_wait_ms`: the longest start-up waits for the registry to be read into memory; past
+    /// it the instance serves, answering reads from the database until the read is done and
+    /// refusing changes meanwhile (503, errno 136). A large value waits for the whole read.
+    public var loadWaitMilliseconds = 1000
 
     /// The SQLite file, or `nil` on PostgreSQL.
     public var path: String? {
@@ -37,12 +41,14 @@ public struct StorageConfig: Sendable, Decodable, Equatable {
         case passwordFile = "password_file"
         case poolSize = "pool_size"
         case deletedRetentionDays = "deleted_retention_days"
+        case loadWaitMilliseconds = "load_wait_ms"
     }
 
     public init(from decoder: any Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self, section: "storage")
         let container = try decoder.container(keyedBy: CodingKeys.self)
         deletedRetentionDays = try container.integer(.deletedRetentionDays, default: 30, in: 0...36_500, unit: " days")
+        loadWaitMilliseconds = try container.integer(.loadWaitMilliseconds, default: 1000, in: 0...3_600_000, unit: " ms")
         let path = try container.decodeIfPresent(String.self, forKey: .path)
         let url = try container.decodeIfPresent(String.self, forKey: .url)
         switch (path, url) {

@@ -83,7 +83,7 @@ struct ListHandlers: Sendable {
         let validated = try policy.validate(request, restrictionKey: list.creatorKey, vapidRequired: true)
         let now = policy.clock()
         let active = list.activeMembers(at: Int64(now.timeIntervalSince1970))
-        let subscriptions = registry.subscriptions(pushTokens: active.map(\.token))
+        let subscriptions = try await reading(logger) { try await registry.subscriptions(pushTokens: active.map(\.token)) }
         let recipients = active.compactMap { token, member in subscriptions[token].map { (subscription: $0, member: member) } }
         if let wait = fanOut.limiter.take(recipients.count, for: list.creatorKey) {
             PushgateMetrics.rateLimited("list_fanout").increment()

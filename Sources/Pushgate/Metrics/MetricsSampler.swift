@@ -24,6 +24,7 @@ struct MetricsSampler: Service {
     private static let vapidMisses = Counter(label: "pushgate_vapid_cache_misses_total")
     private static let vapidEntries = Gauge(label: "pushgate_vapid_cache_entries")
     private static let registryStaleness = Gauge(label: "pushgate_registry_staleness_seconds")
+    private static let registryFilling = Gauge(label: "pushgate_registry_filling")
     /// Only with the allocation counter preloaded (``ProcessAllocations``).
     private static let allocations = Counter(label: "pushgate_process_allocations_total")
 
@@ -58,6 +59,7 @@ struct MetricsSampler: Service {
         Self.deletedSubscriptions.record(api.registry.deletedCount)
         Self.lists.record(api.registry.listCount)
         Self.registryStaleness.record(Double(api.registry.staleness.components.seconds))
+        Self.registryFilling.record(api.registry.isFilling ? 1 : 0)
         let gauges = api.gauges
         Self.routes.record(gauges.routes)
         if let cache = gauges.vapidCache {

@@ -176,6 +176,8 @@ func persisting<T: Sendable>(_ logger: Logger, _ write: () async throws -> T) as
         return try await write()
     } catch let error as APIError {
         throw error
+    } catch is Registry.Filling {
+        throw .registryFilling
     } catch {
         if let suppressed = registryErrors.admit() {
             logger.error("registry write failed", metadata: ["error": "\(error)", "similar_since_last": "\(suppressed)"])

@@ -368,6 +368,61 @@ public final class PostgresRegistryStore: SharedRegistryStore {
         return Array(lists.values)
     }
 
+    // MARK: Reads while the registry fills
+
+    /// Keys of the rows read through while the registry fills: a few application servers'.
+    private let readKeys = StoredKeys()
+
+    /// Live and deleted subscriptions by push token, with their sets.
+    private func subscriptions(pushTokens tokens: [String]) async throws -> [RegistryChanges.SubscriptionState] {
+        try await inTransaction(registry: false) { connection in
+            var sets: [SetID: SubscriptionSet] = [:]
+            for try await (id, topicID, createdAt) in try await connection.query("""
+                SELECT id, topic_id, created_at FROM sets WHERE id IN (SELECT set_id FROM subscriptions WHERE push_token = ANY(\(tokens)::text[]))
+                """, logger: self.logger).decode((String, String, Int64).self) {
+                sets[SetID(trusted: id)] = SubscriptionSet(id: SetID(trusted: id), topicID: TopicID(trusted: topicID), createdAt: createdAt)
+            }
+            var found: [RegistryChanges.SubscriptionState] = []
+            for try await row in try await connection.query(
+                "\(unescaped: Self.subscriptionColumns) FROM subscriptions WHERE push_token = ANY(\(tokens)::text[])",
+                logger: self.logger).decode(SubscriptionRow.self) {
+                if let state = Self.state(row, sets: sets, keys: self.readKeys) { found.append(state) }
+            }
+            return found
+        }
+    }
+
+    public func lookup(pushToken: PushToken) async throws -> Registry.Lookup {
+        switch try await subscriptions(pushTokens: [pushToken.rawValue]).first {
+        case .live(let subscription): .active(subscription)
+        case .deleted: .deleted
+        case nil: .unknown
+        }
+    }
+
+    public func subscriptions(pushTokens: [PushToken]) async throws -> [Subscription] {
+        try await subscriptions(pushTokens: pushTokens.map(\.rawValue)).compactMap { state in
+            if case .live(let subscription) = state { subscription } else { nil }
+        }
+    }
+
+    public func list(id: ListID) async throws -> PushList? {
+        try await inTransaction(registry: false) { connection in
+            try await self.lists(connection, "SELECT id, push_token, creator_key, created_at FROM lists WHERE id = ANY($1::text[])", [id.rawValue]).first
+        }
+    }
+
+    public func list(pushToken: ListPushToken) async throws -> PushList? {
+        try await inTransaction(registry: false) { connection in
+            var ids: [String] = []
+            for try await id in try await connection.query("SELECT id FROM lists WHERE push_token = \(pushToken.rawValue)", logger: self.logger).decode(String.self) {
+                ids.append(id)
+            }
+            guard !ids.isEmpty else { return nil }
+            return try await self.lists(connection, "SELECT id, push_token, creator_key, created_at FROM lists WHERE id = ANY($1::text[])", ids).first
+        }
+    }
+
     // MARK: Change feed
 
     public func changePosition() async throws -> Int64 {

@@ -15,6 +15,11 @@ public import WebPush
 /// change). Another instance's change arrives with its notification, or — for a token this
 /// instance has not seen yet — on the lookup that misses (one catch-up query, shared by every
 /// lookup waiting at the time), so what was created anywhere is usable everywhere at once.
+///
+/// After a start the index is read in by ``fill()``, which takes about 5 s per million
+/// subscriptions. Until it is in, the registry answers reads from the store itself (one indexed
+/// query per push) and refuses writes with ``Filling``, so an instance can serve pushes within
+/// a second of starting however large its registry (issue 16).
 public final class Registry: Sendable {
     /// What a push token refers to.
     public enum Lookup: Sendable {
@@ -46,19 +51,56 @@ public final class Registry: Sendable {
         var covered: UInt64 = 0
     }
 
-    private init(store: any RegistryStore, snapshot: RegistrySnapshot, position: Int64) {
+    private init(store: any RegistryStore) {
         self.store = store
         self.shared = store as? any SharedRegistryStore
-        self.index = NIOLockedValueBox(RegistryIndex(snapshot))
-        self.feed = NIOLockedValueBox(FeedState(position: position))
+        var empty = RegistryIndex()
+        empty.isComplete = false
+        self.index = NIOLockedValueBox(empty)
+        self.feed = NIOLockedValueBox(FeedState(position: 0))
     }
 
-    /// Loads everything from `store`.
+    /// A registry on `store` that answers from the store until ``fill()`` has read it in.
+    public static func open(_ store: any RegistryStore) -> Registry {
+        Registry(store: store)
+    }
+
+    /// Loads everything from `store` (``open(_:)`` and ``fill()``).
     public static func load(from store: any RegistryStore) async throws -> Registry {
-        let position = try await (store as? any SharedRegistryStore)?.changePosition() ?? 0
-        let registry = Registry(store: store, snapshot: try await store.load(), position: position)
-        HeapTrim.releaseFreeMemory()  // the snapshot is gone: its memory goes back to the kernel
+        let registry = Registry(store: store)
+        try await registry.fill()
         return registry
+    }
+
+    /// Reads the store into the index; from then on reads are memory only and writes are taken.
+    /// Call it once. Reading ten million subscriptions takes about a minute on two cores, most
+    /// of it hashing them into tables (issue 16); meanwhile reads go to the store.
+    public func fill() async throws {
+        let position = try await shared?.changePosition() ?? 0
+        let filled = RegistryIndex(try await store.load())
+        // Under both locks: no write (refused until now anyway) and no catch-up of the change
+        // feed (which starts from `position` once the index is in) interleaves with the swap.
+        await writes.withLock {
+            await catchUpGate.withLock {
+                index.withLockedValue { $0 = filled }
+                feed.withLockedValue { state in
+                    state.position = position
+                    state.syncedAt = .now
+                }
+            }
+        }
+        HeapTrim.releaseFreeMemory()  // the snapshot is gone: its memory goes back to the kernel
+        // What other instances changed while this one read: at once rather than at the next tick.
+        try? await catchUp()
+    }
+
+    /// Whether the index is still being read in (``fill()``): reads go to the store, writes are
+    /// refused with ``Filling``.
+    public var isFilling: Bool { index.withLockedValue { !$0.isComplete } }
+
+    /// A write while the index is being read in after a start (``fill()``): nothing was changed.
+    public struct Filling: Error, CustomStringConvertible {
+        public var description: String { "the registry is still being read in after a start; changes are taken once it is in" }
     }
 
     /// Whether the index is a cache of a store other instances write too.
@@ -74,7 +116,8 @@ public final class Registry: Sendable {
 
     /// How long since the index last caught up with a shared store (zero on a private one).
     public var staleness: Duration {
-        guard shared != nil else { return .zero }
+        // While the index fills, reads go to the store itself: nothing cached can be stale.
+        guard shared != nil, !isFilling else { return .zero }
         return ContinuousClock.now - feed.withLockedValue { $0.syncedAt }
     }
 
@@ -96,7 +139,9 @@ public final class Registry: Sendable {
         }
         try await catchUpGate.withLock {
             let (covered, start) = feed.withLockedValue { ($0.covered >= ticket, $0.issued) }
-            if covered { return }
+            // While the index fills there is nothing to catch up: `fill()` starts the feed from
+            // the position it read before its load.
+            if covered || isFilling { return }
             let started = ContinuousClock.now
             defer { PushgateMetrics.registryCatchUp.recordInterval(since: started) }
             var position = feed.withLockedValue { $0.position }
@@ -147,10 +192,15 @@ public final class Registry: Sendable {
     /// when notifications are lost.
     public static let pollInterval = Duration.seconds(1)
 
-    /// `read` on the index; on a shared store, when it finds nothing, once more after catching up
-    /// (the thing may have been created through another instance a moment ago).
-    private func fresh<T>(_ read: (RegistryIndex) -> T?) async throws -> T? {
-        if let found = index.withLockedValue({ read($0) }) { return found }
+    /// `read` on the index; while the index fills and it finds nothing, `readStore` on the store;
+    /// on a shared store, when it finds nothing, once more after catching up (the thing may have
+    /// been created through another instance a moment ago).
+    private func fresh<T>(_ read: (RegistryIndex) -> T?, orFromStore readStore: () async throws -> T?) async throws -> T? {
+        // One critical section for both: a fill that completes between a miss and a look at
+        // the flag would otherwise turn the miss into a wrong 404.
+        let (found, complete) = index.withLockedValue { (read($0), $0.isComplete) }
+        if let found { return found }
+        guard complete else { return try await readStore() }
         guard shared != nil else { return nil }
         try await catchUp()
         return index.withLockedValue { read($0) }
@@ -159,16 +209,17 @@ public final class Registry: Sendable {
         // MARK: Reads (memory only)
 
     /// The subscription behind a push token. Memory only, unless the token is unknown here and
-    /// the store is shared (then one catch-up, which can throw).
+    /// the store is shared (then one catch-up, which can throw), or the index is still filling
+    /// (then one query to the store).
     public func lookup(pushToken: PushToken) async throws -> Lookup {
         if shared != nil {
             let staleness = self.staleness
             if staleness > Self.maxStaleness { throw Stale(staleness: staleness) }
         }
-        let found = try await fresh { index -> Lookup? in
+        let found = try await fresh({ index -> Lookup? in
             if let subscription = index.subscription(pushToken: pushToken) { return .active(subscription) }
             return index.deletedPushTokens[pushToken] != nil ? .deleted : nil
-        }
+        }, orFromStore: { try await store.lookup(pushToken: pushToken) })
         return found ?? .unknown
     }
 
@@ -190,14 +241,19 @@ public final class Registry: Sendable {
         index.withLockedValue { $0.subscription(pushToken: pushToken) != nil }
     }
 
-    /// Subscriptions for member tokens (skipping any that no longer exist).
-    public func subscriptions(pushTokens: [PushToken]) -> [PushToken: Subscription] {
-        index.withLockedValue { index in
+    /// Subscriptions for member tokens (skipping any that no longer exist). Memory only, unless
+    /// the index is still filling (then queries to the store).
+    public func subscriptions(pushTokens: [PushToken]) async throws -> [PushToken: Subscription] {
+        let (inMemory, complete) = index.withLockedValue { index in
+            guard index.isComplete else { return ([PushToken: Subscription](), false) }
             var found: [PushToken: Subscription] = [:]
             found.reserveCapacity(pushTokens.count)
             for token in pushTokens { found[token] = index.subscription(pushToken: token) }
-            return found
+            return (found, true)
         }
+        if complete { return inMemory }
+        let stored = try await store.subscriptions(pushTokens: pushTokens)
+        return Dictionary(stored.map { ($0.pushToken, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// The list with this list-resource id (inside a write's critical section: current).
@@ -207,12 +263,12 @@ public final class Registry: Sendable {
 
     /// The list with this list-resource id, catching up first if it is unknown here.
     public func findList(id: ListID) async throws -> PushList? {
-        try await fresh { $0.lists[id] }
+        try await fresh({ $0.lists[id] }, orFromStore: { try await store.list(id: id) })
     }
 
     /// The list behind a list push token, catching up first if it is unknown here.
     public func list(pushToken: ListPushToken) async throws -> PushList? {
-        try await fresh { $0.list(pushToken: pushToken) }
+        try await fresh({ $0.list(pushToken: pushToken) }, orFromStore: { try await store.list(pushToken: pushToken) })
     }
 
     /// How many lists there are.
@@ -237,6 +293,7 @@ public final class Registry: Sendable {
         let started = ContinuousClock.now
         defer { PushgateMetrics.registryWrite.recordInterval(since: started) }
         return try await writes.withLock {
+            guard !isFilling else { throw Filling() }
             guard let shared else {
                 let (value, apply) = try await body()
                 index.withLockedValue(apply)
@@ -349,6 +406,7 @@ public final class Registry: Sendable {
     /// shared store the first to get there deletes the rows.)
     public func purgeDeleted(before time: Int64) async throws {
         try await writes.withLock {
+            guard !isFilling else { throw Filling() }
             try await store.purgeDeleted(before: time)
             index.withLockedValue { $0.purgeDeleted(before: time) }
         }

@@ -27,6 +27,10 @@ struct RegistryIndex: Sendable {
     private(set) var listIDsByPushToken: [ListPushToken: ListID] = [:]
     /// member push token → ids of the lists it is in.
     private(set) var listIDsByMember: [PushToken: Set<ListID>] = [:]
+    /// Whether this holds the whole store. `false` only for the empty index a ``Registry``
+    /// serves from while its real one is read in (``Registry/fill()``): a miss then says
+    /// nothing, and the store is asked instead.
+    var isComplete = true
 
     init() {}
 

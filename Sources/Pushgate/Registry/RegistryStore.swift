@@ -1,6 +1,6 @@
 /// Durable storage behind the ``Registry``. The registry serves every lookup from memory and
-/// writes through to the store before it answers, so a store only needs to load everything at
-/// start-up and persist changes. SQLite implements it here. The registry serializes its writes,
+/// writes through to the store before it answers, so a store needs to load everything at
+/// start-up, answer the push path's reads by key while that load runs, and persist changes. SQLite implements it here. The registry serializes its writes,
 /// so a store never sees two of them at once from one ``Registry``. It also keeps the held Topic
 /// messages of ``MQTTDelivery`` (``HeldMessageStore``), since deleting a subscription drops them,
 /// and the receipts (``ReceiptStore``).
@@ -8,6 +8,15 @@ public protocol RegistryStore: HeldMessageStore, ReceiptStore {
     /// Everything stored: live subscriptions and sets, push tokens of deleted subscriptions (so
     /// pushes to them get 410 rather than 404, until purged), lists.
     func load() async throws -> RegistrySnapshot
+    /// What a push token refers to, read from the store itself: how the ``Registry`` answers
+    /// while its index fills after a start (see ``Registry/fill()``).
+    func lookup(pushToken: PushToken) async throws -> Registry.Lookup
+    /// The live subscriptions among `pushTokens`, read from the store itself (while the index fills).
+    func subscriptions(pushTokens: [PushToken]) async throws -> [Subscription]
+    /// The list with this list-resource id, read from the store itself (while the index fills).
+    func list(id: ListID) async throws -> PushList?
+    /// The list behind a list push token, read from the store itself (while the index fills).
+    func list(pushToken: ListPushToken) async throws -> PushList?
     /// Persists a new subscription (and its set, if the set is new); returns once it is durable.
     func insert(_ subscription: Subscription) async throws
     /// Persists many new subscriptions, and the sets among theirs that are new, in one

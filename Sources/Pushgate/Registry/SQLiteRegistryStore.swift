@@ -4,6 +4,7 @@ import Crypto
 public import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import SQLiteNIO
 import WebPush
 
@@ -208,7 +209,32 @@ public final class SQLiteRegistryStore: RegistryStore {
     // MARK: Load
 
     public func load() async throws -> RegistrySnapshot {
-        let sets = try await rows("SELECT id, topic_id, created_at, deleted_at FROM sets") { row -> (SubscriptionSet, deleted: Bool)? in
+        // A load runs on threads of its own. sqlite-nio runs a whole query as one job of its
+        // thread pool and hands each row to an event loop: a load of millions on the shared pool
+        // and loops would hold up, for its whole length, the reads by key that answer pushes
+        // meanwhile (`Registry.fill()`) and the HTTP event loops.
+        let threads = NIOThreadPool(numberOfThreads: 2)
+        threads.start()
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        var readers: [SQLiteConnection] = []
+        func release() async {
+            for reader in readers { try? await reader.close() }
+            try? await threads.shutdownGracefully()
+            try? await loops.shutdownGracefully()
+        }
+        do {
+            for _ in 0..<2 { readers.append(try await SQLiteConnection.open(storage: .file(path: path), threadPool: threads, on: loops.next())) }
+            let snapshot = try await load(readers[0], readers[1])
+            await release()
+            return snapshot
+        } catch {
+            await release()
+            throw error
+        }
+    }
+
+    private func load(_ first: SQLiteConnection, _ second: SQLiteConnection) async throws -> RegistrySnapshot {
+        let sets = try await rows("SELECT id, topic_id, created_at, deleted_at FROM sets", on: first) { row -> (SubscriptionSet, deleted: Bool)? in
             guard let id = row.column("id")?.string, let topicID = row.column("topic_id")?.string,
                   let createdAt = row.column("created_at")?.integer
             else { return nil }
@@ -220,44 +246,21 @@ public final class SQLiteRegistryStore: RegistryStore {
             for (set, _) in sets { byID[set.id] = set }
             return byID
         }()
-        enum Row: Sendable {
-            case live(Subscription)
-            case deleted(PushToken, at: Int64)
-        }
         let keys = StoredKeys()
-        let read = { @Sendable (row: SQLiteRow) -> Row? in
-            guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string.map(PushToken.init(trusted:)),
-                  let topicID = row.column("topic_id")?.string, let createdAt = row.column("created_at")?.integer
-            else { return nil }
-            if let deletedAt = row.column("deleted_at")?.integer { return .deleted(pushToken, at: Int64(deletedAt)) }
-            let storedKey: SQLiteData? = switch row.column("restriction_key") {
-            case .none, .some(.null): nil
-            case .some(let value): value
-            }
-            let key = storedKey?.blob.flatMap(keys.key)
-            // A key that does not parse (a damaged row) must not load as an open subscription.
-            guard (storedKey == nil) == (key == nil) else { return nil }
-            let set = row.column("set_id")?.string.flatMap { setsByID[SetID(trusted: $0)] }
-            return .live(Subscription(id: SubscriptionID(trusted: id), pushToken: pushToken, topicID: TopicID(trusted: topicID),
-                                      restrictionKey: key, createdAt: Int64(createdAt), set: set))
+        let read = { @Sendable (row: SQLiteRow) -> RegistryChanges.SubscriptionState? in
+            Self.subscription(row, keys: keys) { setsByID[SetID(trusted: $0)] }
         }
         // The rows are read in two halves of the rowid range on two connections at once: turning
         // rows into records is most of a load's time (issue 16), and it runs on the thread pool.
-        let select = "SELECT id, push_token, topic_id, restriction_key, created_at, deleted_at, set_id FROM subscriptions"
-        let lastRowID = try await rows("SELECT coalesce(max(rowid), 0) AS last FROM subscriptions") { $0.column("last")?.integer }.first ?? 0
-        let subscriptions: [Row]
-        if lastRowID > 10_000, let reader = try? await SQLiteConnection.open(storage: .file(path: path)) {
-            do {
-                async let upper = rows(select + " WHERE rowid > \(lastRowID / 2)", [], on: reader, read)
-                let lower = try await rows(select + " WHERE rowid <= \(lastRowID / 2)", [], read)
-                subscriptions = try await lower + upper
-                try? await reader.close()
-            } catch {
-                try? await reader.close()
-                throw error
-            }
+        let select = "SELECT \(Self.subscriptionColumns) FROM subscriptions"
+        let lastRowID = try await rows("SELECT coalesce(max(rowid), 0) AS last FROM subscriptions", on: first) { $0.column("last")?.integer }.first ?? 0
+        let subscriptions: [RegistryChanges.SubscriptionState]
+        if lastRowID > 10_000 {
+            async let upper = rows(select + " WHERE rowid > \(lastRowID / 2)", [], on: second, read)
+            let lower = try await rows(select + " WHERE rowid <= \(lastRowID / 2)", [], on: first, read)
+            subscriptions = try await lower + upper
         } else {
-            subscriptions = try await rows(select, [], read)
+            subscriptions = try await rows(select, [], on: first, read)
         }
         var snapshot = RegistrySnapshot(sets: sets.filter { !$0.deleted }.map(\.0))
         snapshot.subscriptions.reserveCapacity(subscriptions.count)
@@ -267,8 +270,35 @@ public final class SQLiteRegistryStore: RegistryStore {
             case .deleted(let token, let time): snapshot.deletedPushTokens[token] = time
             }
         }
+        snapshot.lists = try await lists(where: nil, on: first)
+        return snapshot
+    }
+
+    private static let subscriptionColumns = "id, push_token, topic_id, restriction_key, created_at, deleted_at, set_id"
+
+    /// A row of ``subscriptionColumns``; `nil` for a damaged one — a live subscription whose
+    /// restriction key does not parse must not load as an open subscription (see ``StoredKeys``).
+    private static func subscription(_ row: SQLiteRow, keys: StoredKeys, set: (String) -> SubscriptionSet?) -> RegistryChanges.SubscriptionState? {
+        guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string.map(PushToken.init(trusted:)),
+              let topicID = row.column("topic_id")?.string, let createdAt = row.column("created_at")?.integer
+        else { return nil }
+        if let deletedAt = row.column("deleted_at")?.integer { return .deleted(pushToken, at: Int64(deletedAt)) }
+        let storedKey: SQLiteData? = switch row.column("restriction_key") {
+        case .none, .some(.null): nil
+        case .some(let value): value
+        }
+        let key = storedKey?.blob.flatMap(keys.key)
+        guard (storedKey == nil) == (key == nil) else { return nil }
+        return .live(Subscription(id: SubscriptionID(trusted: id), pushToken: pushToken, topicID: TopicID(trusted: topicID),
+                                  restrictionKey: key, createdAt: Int64(createdAt), set: row.column("set_id")?.string.flatMap(set)))
+    }
+
+    /// Lists (all, or those a condition on `lists` selects), with their members.
+    private func lists(where condition: String?, _ binds: [SQLiteData] = [], on reader: SQLiteConnection? = nil) async throws -> [PushList] {
+        let connection = reader ?? self.connection
         let lists = NIOLockedValueBox([ListID: PushList]())
-        try await connection.query("SELECT id, push_token, creator_key, created_at FROM lists", []) { row in
+        let filter = condition.map { " WHERE \($0)" } ?? ""
+        try await connection.query("SELECT id, push_token, creator_key, created_at FROM lists" + filter, binds) { row in
             guard let id = row.column("id")?.string, let pushToken = row.column("push_token")?.string,
                   let keyBlob = row.column("creator_key")?.blob, let createdAt = row.column("created_at")?.integer,
                   let key = try? VAPIDPublicKey(rawBytes: keyBlob.readableBytesView)
@@ -278,14 +308,65 @@ public final class SQLiteRegistryStore: RegistryStore {
                 $0[listID] = PushList(id: listID, pushToken: ListPushToken(trusted: pushToken), creatorKey: key, members: [:], createdAt: Int64(createdAt))
             }
         }
-        try await connection.query("SELECT list_id, member_token, expires_at, encrypted_key FROM list_members", []) { row in
+        let found = lists.withLockedValue { $0 }
+        guard !found.isEmpty else { return [] }
+        let members = condition == nil ? "" : " WHERE list_id IN (SELECT id FROM lists" + filter + ")"
+        try await connection.query("SELECT list_id, member_token, expires_at, encrypted_key FROM list_members" + members, condition == nil ? [] : binds) { row in
             guard let listID = row.column("list_id")?.string, let token = row.column("member_token")?.string else { return }
             let member = PushList.Member(expires: row.column("expires_at")?.integer.map(Int64.init),
                                          encryptedKey: row.column("encrypted_key")?.string)
             lists.withLockedValue { $0[ListID(trusted: listID)]?.members[PushToken(trusted: token)] = member }
         }
-        snapshot.lists = Array(lists.withLockedValue { $0 }.values)
-        return snapshot
+        return Array(lists.withLockedValue { $0 }.values)
+    }
+
+    // MARK: Reads while the registry fills
+
+    /// Keys of the rows read through while the registry fills: a few application servers'.
+    private let readKeys = StoredKeys()
+
+    /// Subscription rows with their sets, by push token.
+    private func subscriptions(where condition: String, _ binds: [SQLiteData]) async throws -> [RegistryChanges.SubscriptionState] {
+        let columns = Self.subscriptionColumns.split(separator: ", ").map { "s.\($0) AS \($0)" }.joined(separator: ", ")
+        return try await rows("""
+            SELECT \(columns), sets.topic_id AS set_topic_id, sets.created_at AS set_created_at
+            FROM subscriptions s LEFT JOIN sets ON sets.id = s.set_id WHERE \(condition)
+            """, binds) { [readKeys] row in
+            Self.subscription(row, keys: readKeys) { id in
+                guard let topicID = row.column("set_topic_id")?.string, let createdAt = row.column("set_created_at")?.integer else { return nil }
+                return SubscriptionSet(id: SetID(trusted: id), topicID: TopicID(trusted: topicID), createdAt: Int64(createdAt))
+            }
+        }
+    }
+
+    public func lookup(pushToken: PushToken) async throws -> Registry.Lookup {
+        switch try await subscriptions(where: "s.push_token = ?", [.text(pushToken.rawValue)]).first {
+        case .live(let subscription): .active(subscription)
+        case .deleted: .deleted
+        case nil: .unknown
+        }
+    }
+
+    public func subscriptions(pushTokens: [PushToken]) async throws -> [Subscription] {
+        var found: [Subscription] = []
+        found.reserveCapacity(pushTokens.count)
+        // SQLite allows 32,766 parameters a statement; chunks keep each statement small.
+        for chunk in stride(from: 0, to: pushTokens.count, by: 500) {
+            let tokens = pushTokens[chunk..<min(chunk + 500, pushTokens.count)]
+            let marks = Array(repeating: "?", count: tokens.count).joined(separator: ", ")
+            for row in try await subscriptions(where: "s.push_token IN (\(marks))", tokens.map { .text($0.rawValue) }) {
+                if case .live(let subscription) = row { found.append(subscription) }
+            }
+        }
+        return found
+    }
+
+    public func list(id: ListID) async throws -> PushList? {
+        try await lists(where: "id = ?", [.text(id.rawValue)]).first
+    }
+
+    public func list(pushToken: ListPushToken) async throws -> PushList? {
+        try await lists(where: "push_token = ?", [.text(pushToken.rawValue)]).first
     }
 
     // MARK: Subscriptions and sets
