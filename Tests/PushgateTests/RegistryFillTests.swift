@@ -124,6 +124,34 @@ struct RegistryFillTests {
         try await store.close()
     }
 
+    @Test("PostgreSQL: an instance still filling serves what another instance writes meanwhile, and its filled index follows the feed",
+          .enabled(if: TestPostgres.server != nil))
+    func sharedWhileFilling() async throws {
+        let location = try await TestPostgres.freshDatabase()
+        let writerStore = try await PostgresRegistryStore.open(location)
+        let writer = try await Registry.load(from: writerStore)
+        let fillingStore = try await PostgresRegistryStore.open(location)
+        let filling = Registry.open(fillingStore)
+        #expect(filling.staleness == .zero, "nothing cached while filling, so nothing is stale")
+        let early = try await writer.addSubscription { _ in .make(restrictionKey: Self.key, now: 1, set: .make(now: 1)) }
+        if case .active(let found) = try await filling.lookup(pushToken: early.pushToken) { #expect(found == early) } else {
+            Issue.record("a subscription another instance created is not served while filling")
+        }
+        try await filling.catchUp()  // nothing to do while filling, and no harm
+        try await filling.fill()
+        let late = try await writer.addSubscription { _ in .make(restrictionKey: nil, now: 2) }
+        _ = try await writer.remove(id: early.id, now: 3)
+        try await filling.catchUp()
+        if case .active(let found) = try await filling.lookup(pushToken: late.pushToken) { #expect(found == late) } else {
+            Issue.record("a subscription created after the fill is not found")
+        }
+        if case .deleted = try await filling.lookup(pushToken: early.pushToken) {} else {
+            Issue.record("a delete after the fill did not reach the filled index")
+        }
+        try await writerStore.close()
+        try await fillingStore.close()
+    }
+
     @Test("a store that cannot be read while filling is an error, never a 404 for what may exist")
     func storeFailureWhileFilling() async throws {
         let store = FailingReads()

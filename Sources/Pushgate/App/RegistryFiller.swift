@@ -41,7 +41,7 @@ final class RegistryFiller: Service, Sendable {
         let done = await first.next() ?? false
         timer.cancel()
         if done { try await fill.value } else {
-            logger.info("registry: serving from the database while the index is read in; changes wait for it (503, errno 136)")
+            logger.info("registry: serving from the database while the index is read in; changes are refused until it is in (503, errno 136)")
         }
         return done
     }
