@@ -19,6 +19,7 @@ let package = Package(
         .executable(name: "pushgate-example-sender", targets: ["ExampleSender"]),
         .executable(name: "pushgate-fuzz", targets: ["PushgateFuzz"]),
         .executable(name: "pushgate-allocations", targets: ["PushgateAllocations"]),
+        .executable(name: "pushgate-http-floor", targets: ["PushgateHTTPFloor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
@@ -122,6 +123,17 @@ let package = Package(
             name: "MQTTBridgeBenchmark",
             dependencies: ["MQTTBridge", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/MQTTBridgeBenchmark",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "PushgateHTTPFloor",
+            dependencies: [
+                "Pushgate",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/HTTPFloor",
             swiftSettings: strictSettings
         ),
         .executableTarget(

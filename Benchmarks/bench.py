@@ -35,6 +35,7 @@ a Markdown table and JSON in the work directory (and on standard output).
 import argparse
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -365,6 +366,26 @@ routes:
         }
         return result
 
+    def floor_run(self, body: Path, http1: bool) -> dict:
+        """The same h2load shape as a push run against `pushgate-http-floor` (Pushgate's
+        HTTPServer with a responder that answers 201 at once): the HTTP layer's CPU per request,
+        the floor under every push."""
+        port = free_port()
+        floor = self.processes.start([self.args.http_floor, str(port)], stdout=subprocess.PIPE, text=True)
+        assert "listening" in floor.stdout.readline()
+        shape = ["--h1", "-c", "16", "-m", "1"] if http1 else ["-c", str(self.args.clients), "-m", str(self.args.streams)]
+        before = cpu_seconds(floor.pid)
+        out = subprocess.run(["h2load", "-n", str(self.args.count), *shape, "-d", str(body), "-H", "TTL: 60",
+                              "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {self.authorization()}",
+                              f"http://127.0.0.1:{port}/p/x"], capture_output=True, text=True, timeout=300).stdout
+        cpu = cpu_seconds(floor.pid) - before
+        floor.kill()
+        floor.wait()
+        created = int(re.search(r"status codes: (\d+) 2xx", out).group(1))
+        rate = float(re.search(r"finished in [0-9.]+\w+, ([0-9.]+) req/s", out).group(1))
+        assert created == self.args.count, out
+        return {"cpu_us_per_request": cpu * 1e6 / created, "requests_per_s": rate}
+
     def paced_run(self, load: tuple, body: Path, rate: float, seconds: float = 8) -> dict:
         """POST->201 latency at a fixed offered rate (h2c, the push run's connections and streams,
         each connection paced by h2load --rps) for `seconds`; every push counted delivered."""
@@ -515,6 +536,10 @@ routes:
         self.results["push_paced"] = self.paced_run(load, body, rate)
         self.stop_pushgate()
 
+        if self.args.http_floor:
+            log("floor: h2load -> Pushgate's HTTP layer alone (201 at once, no validation, lookup or publish)")
+            self.results["floor"] = {"h2c": self.floor_run(body, http1=False), "http1": self.floor_run(body, http1=True)}
+
         if self.args.interposer:
             # Counting costs time, so it is a run of its own, after the timed ones.
             self.write_config(metrics=True)
@@ -610,6 +635,10 @@ routes:
                   f"| Pushgate, per push over h2c | {push['cpu_us_per_push']:.1f} |",
                   f"| Pushgate, per push over HTTP/1.1 | {r['push_http1']['cpu_us_per_push']:.1f} |",
                   f"| mosquitto, per push during the h2c / HTTP/1.1 run | {push['broker_cpu_us_per_push']:.1f} / {r['push_http1']['broker_cpu_us_per_push']:.1f} |"]
+        if "floor" in r:
+            floor = r["floor"]
+            lines += [f"| the HTTP layer alone (`pushgate-http-floor`: Pushgate's HTTPServer answering 201 at once), per request over h2c / HTTP/1.1 | {floor['h2c']['cpu_us_per_request']:.1f} / {floor['http1']['cpu_us_per_request']:.1f} |",
+                      f"| Pushgate's push work above that floor (validation, VAPID cache, lookup, MQTT), per push over h2c / HTTP/1.1 | {push['cpu_us_per_push'] - floor['h2c']['cpu_us_per_request']:.1f} / {r['push_http1']['cpu_us_per_push'] - floor['http1']['cpu_us_per_request']:.1f} |"]
         if "list" in r:
             lines += [f"| Pushgate, per delivered copy of a list push | {r['list']['cpu_us_per_copy']:.1f} |",
                       f"| Pushgate, per admin-route push (one publish for {r['route']['devices']:,} devices) | {r['route']['cpu_us_per_push']:.0f} |"]
@@ -678,6 +707,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="fan-out rounds (the median is reported)")
     parser.add_argument("--fleet", type=int, default=1_000, help="devices on the admin route")
     parser.add_argument("--scale", type=int, default=1_000_000, help="subscriptions in the scale run")
+    parser.add_argument("--http-floor", help="pushgate-http-floor: measure the HTTP layer alone under the same load")
     parser.add_argument("--interposer", help="ordo-one/malloc-interposer's library: count the server's allocations per push")
     parser.add_argument("--profile", action="store_true",
                         help="perf record Pushgate during the first push run (work/perf.data; see docs/performance.md)")

@@ -24,6 +24,7 @@ gcc -O2 -Wall -o .run/bench/mqtt_ceiling Benchmarks/c/mqtt_ceiling.c -lmosquitto
 gcc -O2 -Wall -o .run/bench/mqtt_fleet Benchmarks/c/mqtt_fleet.c -lmosquitto
 swift build -c release --product pushgate >/dev/null
 swift build -c release --product pushgate-mqtt-bench >/dev/null
+swift build -c release --product pushgate-http-floor >/dev/null
 # (Also builds ordo-one/malloc-interposer's library, preloaded for the allocation count.)
 swift build -c release --product pushgate-allocations >/dev/null
 bin="$(swift build -c release --show-bin-path)"
@@ -31,6 +32,7 @@ bin="$(swift build -c release --show-bin-path)"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$single" = yes ]; then
   .venv/bin/python Benchmarks/bench.py --pushgate "$bin/pushgate" --bridge-bench "$bin/pushgate-mqtt-bench" \
+    --http-floor "$bin/pushgate-http-floor" \
     --ceiling .run/bench/mqtt_ceiling --fleet-tool .run/bench/mqtt_fleet --work .run/bench \
     --interposer "$bin/libMallocInterposerSwift.so" ${args[@]+"${args[@]}"}
 fi
