@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import PushgateTestSupport
+import ServiceLifecycle
 import Testing
 import WebPush
 @testable import Pushgate
@@ -245,6 +246,22 @@ struct RegistryFillTests {
         #expect(slowRegistry.isFilling)
         try await slowFiller.run()
         #expect(!slowRegistry.isFilling && slowRegistry.count == 3)
+
+        // A stop during a long fill does not wait for it.
+        let long = MemoryStore()
+        long.loadDelay = .seconds(30)
+        let longRegistry = Registry.open(long)
+        let longFiller = RegistryFiller(registry: longRegistry, purger: DeletedSubscriptionPurger(registry: longRegistry, retentionDays: 30, logger: logger), logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: longFiller, successTerminationBehavior: .ignore)], logger: logger))
+        let stopping = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await Task.sleep(for: .milliseconds(100))
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        #expect(ContinuousClock.now - stopping < .seconds(5), "the stop waited for the fill")
+        #expect(longRegistry.isFilling)
 
         let broken = MemoryStore()
         broken.failLoads = true

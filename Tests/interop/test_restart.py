@@ -55,4 +55,12 @@ def test_pushes_are_served_while_a_large_registry_is_read_in(pushgate_release_bi
     log = server.log.read_text()
     assert "registry: serving from the database while the index is read in" in log
     assert f"subscriptions={LARGE + 1}" in log and "registry: ready" in log
-    server.stop()
+
+    # A stop while the registry is being read in does not wait for the read, and is clean.
+    assert server.stop() == 0
+    server.start()
+    assert readiness(server)["registry"] == "filling"
+    stopping = time.monotonic()
+    assert server.stop() == 0, server.log.read_text()[-2000:]
+    assert time.monotonic() - stopping < 10
+    assert "registry: stopping before the index was read in" in server.log.read_text()

@@ -28,27 +28,39 @@ final class RegistryFiller: Service, Sendable {
     /// Waits for the fill, at most `budget`: `true` if it is in, `false` if it is still going.
     /// Rethrows what a fill that ended in time threw.
     func awaitFill(atMost budget: Duration) async throws -> Bool {
-        let (outcomes, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingOldest(1))
-        Task { [fill] in
-            _ = try? await fill.value
-            continuation.yield(true)
+        let done = await fillEnds { giveUp in
+            let timer = Task {
+                try? await Task.sleep(for: budget)
+                giveUp()
+            }
+            return { timer.cancel() }
         }
-        let timer = Task {
-            try? await Task.sleep(for: budget)
-            continuation.yield(false)
-        }
-        var first = outcomes.makeAsyncIterator()
-        let done = await first.next() ?? false
-        timer.cancel()
         if done { try await fill.value } else {
             logger.info("registry: serving from the database while the index is read in; changes are refused until it is in (503, errno 136)")
         }
         return done
     }
 
-    /// Waits for the fill to end (a graceful shutdown waits for it too: the store closes after
-    /// every service), logs it, then purges old tombstones.
+    /// Waits for the fill to end, logs it, then purges old tombstones. A graceful shutdown stops
+    /// the wait, not the fill: nothing has been written while it ran, so there is nothing to
+    /// finish, and a stop must not wait a minute for a ten-million read (the process exits with
+    /// it unfinished; the next start reads again).
     func run() async throws {
+        let done = await fillEnds { giveUp in
+            // Registered before the wait starts, so a shutdown already under way counts too.
+            let watcher = Task {
+                await withGracefulShutdownHandler {
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                } onGracefulShutdown: {
+                    giveUp()
+                }
+            }
+            return { watcher.cancel() }
+        }
+        guard done else {
+            logger.info("registry: stopping before the index was read in")
+            return
+        }
         do {
             try await fill.value
         } catch {
@@ -64,6 +76,21 @@ final class RegistryFiller: Service, Sendable {
         } catch {
             logger.error("registry: could not purge deleted subscriptions", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// `true` once the fill has ended (or failed), `false` if `giveUp` — handed to `start`,
+    /// which returns how to stop whatever calls it — is called first.
+    private func fillEnds(unless start: (@escaping @Sendable () -> Void) -> () -> Void) async -> Bool {
+        let (outcomes, continuation) = AsyncStream.makeStream(of: Bool.self, bufferingPolicy: .bufferingOldest(1))
+        Task { [fill] in
+            _ = try? await fill.value
+            continuation.yield(true)
+        }
+        let stop = start { continuation.yield(false) }
+        var first = outcomes.makeAsyncIterator()
+        let done = await first.next() ?? false
+        stop()
+        return done
     }
 
     private static func seconds(_ duration: Duration) -> String {
