@@ -3,7 +3,8 @@ public import WebPush
 
 /// Subscriptions and lists, served from memory, written through to a ``RegistryStore``.
 ///
-/// The push path does no I/O: a push token is a dictionary lookup in the ``RegistryIndex``.
+/// The push path does no I/O once the index is in (below): a push token is a dictionary lookup
+/// in the ``RegistryIndex``.
 /// Every change is one critical section: it re-reads the current state, checks it, writes the
 /// store, and only once that is durable updates the index. Writes are serialized (FIFO), so two
 /// requests changing the same list cannot both start from the same snapshot, and a 201 never
