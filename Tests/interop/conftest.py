@@ -40,6 +40,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def stop_servers_left_running():
+    """Stops, after each test, every `harness.Server` it made that still runs, by PID."""
+    from harness import Server
+    Server.instances.clear()
+    yield
+    for server in Server.instances:
+        if server.process is not None and server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+    Server.instances.clear()
+
+
 @pytest.fixture
 def broker(tmp_path):
     from harness import Broker

@@ -141,7 +141,12 @@ logging:
 {extra}
 """)
         self.process = None
+        Server.instances.append(self)
         self.start()
+
+    # Every server made by the running test: conftest stops those still running when it ends,
+    # whether it passed or failed (a failed assertion skips a test's own `stop()`).
+    instances: list = []
 
     def start(self):
         self.process = subprocess.Popen([str(self.binary), "serve", "--config", str(self.config)],
