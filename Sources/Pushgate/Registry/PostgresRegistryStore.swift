@@ -393,17 +393,11 @@ public final class PostgresRegistryStore: SharedRegistryStore {
     }
 
     public func lookup(pushToken: PushToken) async throws -> Registry.Lookup {
-        switch try await subscriptions(pushTokens: [pushToken.rawValue]).first {
-        case .live(let subscription): .active(subscription)
-        case .deleted: .deleted
-        case nil: .unknown
-        }
+        Registry.Lookup(try await subscriptions(pushTokens: [pushToken.rawValue]).first)
     }
 
     public func subscriptions(pushTokens: [PushToken]) async throws -> [Subscription] {
-        try await subscriptions(pushTokens: pushTokens.map(\.rawValue)).compactMap { state in
-            if case .live(let subscription) = state { subscription } else { nil }
-        }
+        try await subscriptions(pushTokens: pushTokens.map(\.rawValue)).compactMap(\.live)
     }
 
     public func list(id: ListID) async throws -> PushList? {

@@ -30,6 +30,15 @@ public final class Registry: Sendable {
         case deleted
         /// Nothing (answer 404).
         case unknown
+
+        /// What a stored row, or its absence, answers for a push token (a store's reads by key).
+        init(_ row: RegistryChanges.SubscriptionState?) {
+            switch row {
+            case .live(let subscription): self = .active(subscription)
+            case .deleted: self = .deleted
+            case nil: self = .unknown
+            }
+        }
     }
 
     private let store: any RegistryStore

@@ -340,11 +340,7 @@ public final class SQLiteRegistryStore: RegistryStore {
     }
 
     public func lookup(pushToken: PushToken) async throws -> Registry.Lookup {
-        switch try await subscriptions(where: "s.push_token = ?", [.text(pushToken.rawValue)]).first {
-        case .live(let subscription): .active(subscription)
-        case .deleted: .deleted
-        case nil: .unknown
-        }
+        Registry.Lookup(try await subscriptions(where: "s.push_token = ?", [.text(pushToken.rawValue)]).first)
     }
 
     public func subscriptions(pushTokens: [PushToken]) async throws -> [Subscription] {
@@ -354,9 +350,7 @@ public final class SQLiteRegistryStore: RegistryStore {
         for chunk in stride(from: 0, to: pushTokens.count, by: 500) {
             let tokens = pushTokens[chunk..<min(chunk + 500, pushTokens.count)]
             let marks = Array(repeating: "?", count: tokens.count).joined(separator: ", ")
-            for row in try await subscriptions(where: "s.push_token IN (\(marks))", tokens.map { .text($0.rawValue) }) {
-                if case .live(let subscription) = row { found.append(subscription) }
-            }
+            found += try await subscriptions(where: "s.push_token IN (\(marks))", tokens.map { .text($0.rawValue) }).compactMap(\.live)
         }
         return found
     }

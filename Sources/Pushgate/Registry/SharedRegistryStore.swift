@@ -33,6 +33,11 @@ public struct RegistryChanges: Sendable {
         case live(Subscription)
         /// Deleted at this time (its push token answers 410).
         case deleted(PushToken, at: Int64)
+
+        /// The subscription, if it is live.
+        var live: Subscription? {
+            if case .live(let subscription) = self { subscription } else { nil }
+        }
     }
 
     /// The newest position these changes cover.
