@@ -68,6 +68,8 @@ let package = Package(
             name: "MQTTBridge",
             dependencies: [
                 "CMosquitto",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -121,7 +123,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "MQTTBridgeBenchmark",
-            dependencies: ["MQTTBridge", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "MQTTBridge", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Benchmarks/MQTTBridgeBenchmark",
             swiftSettings: strictSettings
         ),
@@ -146,7 +151,10 @@ let package = Package(
         // -DFUZZING a replayer of saved inputs.
         .executableTarget(
             name: "PushgateFuzz",
-            dependencies: ["Pushgate", "WebPush", .product(name: "NIOHTTP1", package: "swift-nio")],
+            dependencies: [
+                "Pushgate", "WebPush", "MQTTBridge",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             path: "Fuzz/PushgateFuzz",
             swiftSettings: strictSettings
         ),
@@ -183,7 +191,10 @@ let package = Package(
         ),
         .testTarget(
             name: "MQTTBridgeTests",
-            dependencies: ["MQTTBridge", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            dependencies: [
+                "MQTTBridge", .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -3,7 +3,8 @@
 #
 # A fresh mosquitto on a free 127.0.0.1 port, one QoS 1 subscriber, 4096-byte QoS 1 messages.
 # Ceiling: libmosquitto driven from C on one thread (Benchmarks/c/mqtt_ceiling.c).
-# Bridge:  MQTTBridge from Swift (Benchmarks/MQTTBridgeBenchmark), many concurrent publishers.
+# Bridge:  MQTTBridge from Swift (Benchmarks/MQTTBridgeBenchmark), many concurrent publishers;
+#          and the same publishers on the NIO MQTT client (MQTTClientConnection).
 # Rounds alternate C and Swift; the medians give the ratio. Messages/s are counted at the
 # subscriber (delivered), and the publisher's own acked rate is shown beside.
 #
@@ -53,22 +54,28 @@ measure() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-c_delivered=(); c_acked=(); s_delivered=(); s_acked=()
+c_delivered=(); c_acked=(); s_delivered=(); s_acked=(); n_delivered=(); n_acked=()
 for round in $(seq "$rounds"); do
   read -r d a < <(measure .run/mqtt_ceiling pub 127.0.0.1 "$port" bench/t "$count" "$size" "$window")
   c_delivered+=("$d"); c_acked+=("$a")
   read -r d a < <(measure "$bench" 127.0.0.1 "$port" bench/t "$count" "$size" "$window")
   s_delivered+=("$d"); s_acked+=("$a")
-  echo "round $round: C ${c_delivered[-1]} msg/s delivered (${c_acked[-1]} acked); MQTTBridge ${s_delivered[-1]} delivered (${s_acked[-1]} acked)"
+  read -r d a < <(measure "$bench" 127.0.0.1 "$port" bench/t "$count" "$size" "$window" single nio)
+  n_delivered+=("$d"); n_acked+=("$a")
+  echo "round $round: C ${c_delivered[-1]} msg/s delivered (${c_acked[-1]} acked); MQTTBridge ${s_delivered[-1]} delivered (${s_acked[-1]} acked); NIO client ${n_delivered[-1]} delivered (${n_acked[-1]} acked)"
 done
 
 cd_med=$(printf '%s\n' "${c_delivered[@]}" | median)
 sd_med=$(printf '%s\n' "${s_delivered[@]}" | median)
 ca_med=$(printf '%s\n' "${c_acked[@]}" | median)
 sa_med=$(printf '%s\n' "${s_acked[@]}" | median)
+nd_med=$(printf '%s\n' "${n_delivered[@]}" | median)
+na_med=$(printf '%s\n' "${n_acked[@]}" | median)
 echo
 echo "| publisher ($count × $size B, QoS 1, 1 subscriber) | delivered msg/s (median of $rounds) | acked msg/s |"
 echo "|---|---|---|"
 echo "| C libmosquitto, one thread (ceiling) | $cd_med | $ca_med |"
 echo "| MQTTBridge ($window concurrent publishers) | $sd_med | $sa_med |"
+echo "| NIO MQTT client ($window concurrent publishers) | $nd_med | $na_med |"
 awk -v s="$sd_med" -v c="$cd_med" 'BEGIN { printf "| **ratio MQTTBridge / ceiling** | **%.2f** | |\n", s / c }'
+awk -v s="$nd_med" -v c="$cd_med" 'BEGIN { printf "| **ratio NIO client / ceiling** | **%.2f** | |\n", s / c }'

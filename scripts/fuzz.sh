@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(push-headers content-coding vapid list-document config)
+[ ${#targets[@]} -gt 0 ] || targets=(push-headers content-coding vapid list-document config mqtt-packets)
 
 # A build of its own (instrumented for libFuzzer), beside the normal one.
 swift build --build-path .build-fuzz --product pushgate-fuzz -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING

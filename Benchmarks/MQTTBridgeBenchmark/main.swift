@@ -1,52 +1,72 @@
-// Publishes COUNT messages of SIZE bytes, QoS 1, through MQTTBridge with CONCURRENCY
-// publishers (tasks) awaiting their PUBACKs, and prints "acked N in S s". With `distinct`, message
-// i goes to TOPIC/i, as a list fan-out publishes one copy per member topic; with `batch`, the same
-// distinct topics in one `publish(batch:)` (the path a list push takes; CONCURRENCY is the window).
+// Publishes COUNT messages of SIZE bytes, QoS 1, with CONCURRENCY publishers (tasks) awaiting
+// their PUBACKs, and prints "acked N in S s cpu C s" (C: this process's user + system CPU over
+// the publishing). With `distinct`, message i goes to TOPIC/i, as a list fan-out publishes one
+// copy per member topic; with `batch`, the same distinct topics in one batch (the path a list push
+// takes; CONCURRENCY is the window). Every message carries a push's MQTT 5 properties (message
+// id, accepted-at, content-encoding, expiry, response topic, correlation data).
 //
-//   pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [distinct|batch]
+// CLIENT picks the MQTT client: `libmosquitto` (MQTTBridge, the default) or `nio`
+// (MQTTClientConnection, the NIO client: one connection on one event loop).
+//
+//   pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [single|distinct|batch] [libmosquitto|nio]
 //
 // scripts/bench-mqtt.sh runs it beside the C ceiling (Benchmarks/c/mqtt_ceiling.c).
 import Foundation
 import Logging
 import MQTTBridge
+import NIOCore
+import NIOPosix
 import Synchronization
 
 let arguments = CommandLine.arguments
-guard arguments.count == 7 || (arguments.count == 8 && ["distinct", "batch"].contains(arguments[7])), let port = Int(arguments[2]), let count = Int(arguments[4]),
-      let size = Int(arguments[5]), let concurrency = Int(arguments[6])
+let shapes = ["single", "distinct", "batch"]
+let clients = ["libmosquitto", "nio"]
+guard (7...9).contains(arguments.count), let port = Int(arguments[2]), let count = Int(arguments[4]),
+      let size = Int(arguments[5]), let concurrency = Int(arguments[6]),
+      arguments.count < 8 || shapes.contains(arguments[7]), arguments.count < 9 || clients.contains(arguments[8])
 else {
-    FileHandle.standardError.write(Data("usage: pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [distinct|batch]\n".utf8))
+    FileHandle.standardError.write(Data("usage: pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [single|distinct|batch] [libmosquitto|nio]\n".utf8))
     exit(2)
 }
 let topic = arguments[3]
-let distinct = arguments.count == 8
-let batch = arguments.count == 8 && arguments[7] == "batch"
+let shape = arguments.count >= 8 ? arguments[7] : "single"
+let client = arguments.count >= 9 ? arguments[8] : "libmosquitto"
+let distinct = shape != "single"
+let batch = shape == "batch"
 
 var configuration = MQTTBridgeConfiguration(host: arguments[1], port: port, clientID: "bridge-bench")
 configuration.maxInflight = max(concurrency, 1)
 var logger = Logger(label: "bench")
 logger.logLevel = .warning
-let bridge = MQTTBridge(configuration: configuration, logger: logger)
+
+/// A push's properties for message `index`, as MQTTDelivery builds them.
+func properties(_ index: Int) -> MQTTProperties {
+    let id = "bench-\(index)-0123456789abcdef"
+    return MQTTProperties(
+        messageExpiryInterval: 3600, correlationData: Array(id.utf8), responseTopic: "\(topic)-ack/\(index)",
+        userProperties: [.init("message-id", id), .init("accepted-at", "2026-12-02T22:00:00.000Z"), .init("content-encoding", "aes128gcm")])
+}
 
 /// Hands out message numbers to the publishers.
 final class Ticket: Sendable {
     let next = Atomic<Int>(0)
 }
 
-func publishAll(bridge: MQTTBridge, topic: String, distinct: Bool, count: Int, size: Int, concurrency: Int) async throws -> Int {
-    let topics = distinct ? (0..<count).map { "\(topic)/\($0)" } : []
-    let payload = [UInt8](repeating: 0x5A, count: size)
-    if batch {
-        let results = await bridge.publish(batch: topics.map { MQTTBatchMessage(topic: $0) }, payload: payload)
-        return results.filter { if case .success = $0 { true } else { false } }.count
-    }
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// Runs `publish` for every message index from `concurrency` tasks; the number acknowledged.
+@Sendable func concurrently(count: Int, concurrency: Int, _ publish: @escaping @Sendable (Int) async throws -> Void) async throws -> Int {
     let ticket = Ticket()
     return try await withThrowingTaskGroup(of: Int.self) { group in
         for _ in 0..<concurrency {
             group.addTask {
                 var mine = 0
                 while case let index = ticket.next.add(1, ordering: .relaxed).oldValue, index < count {
-                    try await bridge.publish(topic: distinct ? topics[index] : topic, payload: payload)
+                    try await publish(index)
                     mine += 1
                 }
                 return mine
@@ -58,12 +78,50 @@ func publishAll(bridge: MQTTBridge, topic: String, distinct: Bool, count: Int, s
     }
 }
 
-let (acked, seconds) = try await bridge.withRunning { bridge in
-    try await bridge.waitUntilConnected()
+let topics = (0..<count).map { distinct ? "\(topic)/\($0)" : topic }
+let payloadBytes = [UInt8](repeating: 0x5A, count: size)
+let messages = (0..<count).map { MQTTBatchMessage(topic: topics[$0], properties: properties($0)) }
+
+func measure(_ run: @Sendable () async throws -> Int) async throws -> (Int, Double, Double) {
+    let cpu = cpuSeconds()
     let start = ContinuousClock.now
-    let acked = try await publishAll(bridge: bridge, topic: topic, distinct: distinct, count: count, size: size, concurrency: concurrency)
+    let acked = try await run()
     let elapsed = ContinuousClock.now - start
-    return (acked, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    return (acked, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, cpuSeconds() - cpu)
 }
-print(String(format: "acked %d in %.6f s", acked, seconds))
+
+let acked: Int
+let seconds: Double
+let cpu: Double
+if client == "nio" {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let connection = try await MQTTClientConnection.connect(to: MQTTBrokerAddress(host: arguments[1], port: port), configuration: configuration, group: group)
+    let payload = ByteBuffer(bytes: payloadBytes)
+    (acked, seconds, cpu) = try await measure {
+        if batch {
+            let results = try await connection.publish(batch: messages, payload: payload).get()
+            return results.filter { if case .success = $0 { true } else { false } }.count
+        }
+        return try await concurrently(count: count, concurrency: concurrency) { index in
+            _ = try await connection.publish(topic: messages[index].topic, payload: payload, properties: messages[index].properties).get()
+        }
+    }
+    await connection.close()
+    try await group.shutdownGracefully()
+} else {
+    let bridge = MQTTBridge(configuration: configuration, logger: logger)
+    (acked, seconds, cpu) = try await bridge.withRunning { bridge in
+        try await bridge.waitUntilConnected()
+        return try await measure {
+            if batch {
+                let results = await bridge.publish(batch: messages, payload: payloadBytes)
+                return results.filter { if case .success = $0 { true } else { false } }.count
+            }
+            return try await concurrently(count: count, concurrency: concurrency) { index in
+                try await bridge.publish(topic: messages[index].topic, payload: payloadBytes, properties: messages[index].properties)
+            }
+        }
+    }
+}
+print(String(format: "acked %d in %.6f s cpu %.6f s", acked, seconds, cpu))
 exit(acked == count ? 0 : 1)

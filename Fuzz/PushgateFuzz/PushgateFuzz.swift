@@ -7,6 +7,8 @@
 // files through the targets: `pushgate-fuzz <target> <file or folder>...` — how a crash the
 // fuzzer saved is reproduced and debugged.
 import Foundation
+import MQTTBridge
+import NIOCore
 import NIOHTTP1
 @testable import Pushgate
 import WebPush
@@ -23,6 +25,9 @@ enum FuzzTarget: String, CaseIterable {
     case listDocument = "list-document"
     /// The YAML configuration file.
     case config
+    /// What an MQTT broker sends Pushgate's MQTT client: a stream of control packets, read as
+    /// MQTT 5 and as 3.1.1.
+    case mqttPackets = "mqtt-packets"
 
     /// An RFC 9110 token character (header names are tokens).
     static func isTokenByte(_ byte: UInt8) -> Bool {
@@ -64,6 +69,24 @@ enum FuzzTarget: String, CaseIterable {
             if let inflated = try? Gzip.decompress(bytes, limit: 1 << 20) { _ = try? ListDocument.decode(inflated) }
         case .config:
             _ = try? ConfigLoader.parse(yaml: String(decoding: bytes, as: UTF8.self), file: "fuzz.yaml", directory: "/nonexistent")
+        case .mqttPackets:
+            for version in [MQTTBridgeConfiguration.ProtocolVersion.v5, .v311] {
+                var buffer = ByteBuffer(bytes: bytes)
+                while let packet = try? MQTTInboundPacket.read(from: &buffer, version: version, maximumPacketSize: 1 << 16) {
+                    guard case .publish(let publish) = packet else { continue }
+                    // A message read back must write out as the same message.
+                    var encoded = ByteBuffer()
+                    let header = MQTTPublishHeader(
+                        topic: publish.topic, packetID: publish.packetID, retain: publish.retain, duplicate: publish.duplicate,
+                        properties: publish.properties.messageProperties)
+                    header.write(into: &encoded, payloadLength: publish.payload.count, version: version)
+                    encoded.writeBytes(publish.payload)
+                    let again = try? MQTTInboundPacket.read(from: &encoded, version: version, maximumPacketSize: 1 << 17)
+                    guard case .publish(let reread)? = again else { preconditionFailure("a message read back did not parse again") }
+                    precondition(reread.topic == publish.topic && reread.payload == publish.payload && reread.packetID == publish.packetID
+                        && reread.properties.messageProperties == publish.properties.messageProperties, "re-encoding changed the message")
+                }
+            }
         }
     }
 }
