@@ -39,11 +39,6 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(
-            name: "CMosquitto",
-            path: "Sources/CMosquitto",
-            providers: [.apt(["libmosquitto-dev"])]
-        ),
-        .systemLibrary(
             name: "CZlib",
             path: "Sources/CZlib",
             providers: [.apt(["zlib1g-dev"])]
@@ -67,9 +62,9 @@ let package = Package(
         .target(
             name: "MQTTBridge",
             dependencies: [
-                "CMosquitto",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -163,7 +158,7 @@ let package = Package(
         .executableTarget(
             name: "PushgateAllocations",
             dependencies: [
-                "Pushgate", "PushgateTestSupport", "WebPush", "MQTTBridge", "CMosquitto",
+                "Pushgate", "PushgateTestSupport", "WebPush", "MQTTBridge",
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make install`: the release binary (Swift standard library linked in statically, so the host
-# needs no Swift toolchain; it needs libmosquitto1, libssl3 and zlib1g), the systemd unit, an example config (never overwriting one), the
+# needs no Swift toolchain; it needs zlib1g only), the systemd unit, an example config (never overwriting one), the
 # docs, and a `pushgate` system user. DESTDIR stages everything under a folder instead (packaging,
 # tests); PREFIX defaults to /usr/local.
 #   sudo make install && sudo systemctl enable --now pushgate

@@ -6,7 +6,6 @@
 //   scripts/allocations.sh [--check] [--json FILE]
 //
 // (The script preloads ordo-one/malloc-interposer's library, without which nothing is counted.)
-import CMosquitto
 import Foundation
 import MallocInterposerSwift
 import MQTTBridge
@@ -213,7 +212,7 @@ struct PushgateAllocations {
             Unit(name: "vapid-cache-hit", what: "an Authorization header seen before, verified") {
                 _ = try fixture.verifier.verify(authorization: fixture.headers["Authorization"].first, now: now)
             },
-            Unit(name: "topic-and-properties", what: "the MQTT topic and MQTT 5 properties of one push, and libmosquitto's property list") {
+            Unit(name: "topic-and-properties", what: "the MQTT topic and MQTT 5 properties of one push, and its PUBLISH header written into a buffer") {
                 let topic = topics.messageTopic(fixture.subscription, urgency: .high)
                 var properties = MQTTProperties(correlationData: Array("00000000-0000-0000-0000-000000000000".utf8), userProperties: [
                     .init("message-id", "00000000-0000-0000-0000-000000000000"), .init("accepted-at", "2026-12-02T07:00:00Z"),
@@ -221,9 +220,11 @@ struct PushgateAllocations {
                 ])
                 properties.messageExpiryInterval = 60
                 properties.responseTopic = topics.ackTopic(fixture.subscription.topicID, set: fixture.subscription.set?.topicID)
-                var list = Mosquitto.propertyList(properties)
-                mosquitto_property_free_all(&list)
-                precondition(!topic.isEmpty)
+                let header = MQTTPublishHeader(topic: topic, packetID: 1, properties: properties)
+                try header.validate()
+                var buffer = ByteBufferAllocator().buffer(capacity: header.packetSize(payloadLength: 0, version: .v5))
+                header.write(into: &buffer, payloadLength: 4096, version: .v5)
+                precondition(buffer.readableBytes > topic.utf8.count)
             },
             Unit(name: "delivery", what: "MQTTDelivery.deliver: topic, properties, publish (acknowledged at once), ledger") {
                 let message = PushMessage(id: .random(), body: fixture.body, ttl: 60, urgency: .high, contentEncoding: "aes128gcm",

@@ -1,4 +1,4 @@
-import CMosquitto
+import NIOCore
 
 /// One message of a batch publish (``MQTTBridge/publish(batch:payload:qos:retain:)``): its own
 /// topic and properties; the payload is the batch's.
@@ -21,11 +21,11 @@ extension MQTTBridge {
     ///
     /// Each message has the semantics of ``publish(topic:payload:qos:retain:properties:)`` (the
     /// same window, timeout and errors), but the batch is sent in chunks of
-    /// ``batchChunkSize``: one window acquisition, one lock and one wake-up of the network
-    /// thread per chunk, and the caller resumes once per chunk rather than once per message.
-    /// At most ``batchChunksInFlight`` chunks of one batch are in flight, so a large batch
-    /// neither fills the whole window (single publishes keep their share) nor makes
-    /// libmosquitto's per-acknowledgement walk over its in-flight list long.
+    /// ``batchChunkSize``: one window acquisition, one lock and one hop to the connection's
+    /// event loop per chunk, which writes the chunk's messages — all sharing one payload buffer —
+    /// and flushes once; the caller resumes once per chunk rather than once per message. At
+    /// most ``batchChunksInFlight`` chunks of one batch are in flight, so a large batch does not
+    /// fill the whole window (single publishes keep their share).
     public func publish<Payload: Collection<UInt8> & Sendable>(
         batch: [MQTTBatchMessage],
         payload: Payload,
@@ -82,8 +82,8 @@ extension MQTTBridge.Core {
         return results
     }
 
-    /// One chunk: its window slots at once, every message handed to libmosquitto under one
-    /// lock, one wake-up; resumes when the broker answered for all of them.
+    /// One chunk: its window slots at once, every message handed to the connection under one
+    /// lock and in one hop to its event loop; resumes when the broker answered for all of them.
     private func publish<Payload: Collection<UInt8>>(
         chunk: ArraySlice<MQTTBatchMessage>, payload: Payload, qos: MQTTQoS, retain: Bool
     ) async -> [Result<MQTTPublishAck, MQTTBridgeError>] {
@@ -101,49 +101,56 @@ extension MQTTBridge.Core {
             counters.failed.add(count, ordering: .relaxed)
             return Array(repeating: .failure(.cancelled), count: count)
         }
-        let sendProperties = configuration.protocolVersion == .v5
-        var propertyLists: [OpaquePointer?] = chunk.map { sendProperties && !$0.properties.isEmpty ? Mosquitto.propertyList($0.properties) : nil }
-        defer { for index in propertyLists.indices { mosquitto_property_free_all(&propertyLists[index]) } }
+        // Checked before anything is sent; a message that cannot be sent gives its slot back.
+        var headers: [(index: Int, header: MQTTPublishHeader)] = []
+        var refused: [(index: Int, error: MQTTBridgeError)] = []
+        headers.reserveCapacity(count)
+        for (index, message) in chunk.enumerated() {
+            do throws(MQTTBridgeError) {
+                headers.append((index, try publishHeader(topic: message.topic, qos: qos, retain: retain, properties: message.properties)))
+            } catch {
+                refused.append((index, error))
+            }
+        }
+        if !refused.isEmpty { window.release(count: refused.count) }
+        let body = Self.buffer(payload)
 
         let codes = await withCheckedContinuation { (continuation: CheckedContinuation<[Result<Int32, MQTTBridgeError>], Never>) in
             let completion = ChunkCompletion(count: count, continuation: continuation)
+            for (index, error) in refused { completion.complete(index, .failure(error)) }
+            guard !headers.isEmpty else { return }
             let window = self.window
             connection.withLock { connection in
                 let handle: Handle
                 do throws(MQTTBridgeError) {
                     handle = try connection.handleForUse()
                 } catch {
-                    window.release(count: count)
-                    for index in 0..<count { completion.complete(index, .failure(error)) }
+                    window.release(count: headers.count)
+                    for (index, _) in headers { completion.complete(index, .failure(error)) }
                     return
                 }
-                Self.withContiguousBytes(payload) { bytes in
-                    for (index, message) in chunk.enumerated() {
-                        var mid: Int32 = 0
-                        let rc = mosquitto_publish_v5(handle.pointer, &mid, message.topic, Int32(bytes.count), bytes.baseAddress,
-                                                      Int32(qos.rawValue), retain, propertyLists[index])
-                        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
-                            window.release()
-                            completion.complete(index, .failure(Mosquitto.error(rc, topic: message.topic)))
-                            continue
-                        }
-                        // Under the connection lock, as a single publish registers (see there).
-                        pending.register(mid, windowed: true, since: started) { result in
-                            // A timed-out message keeps its slot until the broker settles it.
-                            if case .failure(.timedOut) = result {} else { window.release() }
-                            completion.complete(index, result)
-                        }
+                var ticketed: [(header: MQTTPublishHeader, ticket: Int32)] = []
+                ticketed.reserveCapacity(headers.count)
+                for (index, header) in headers {
+                    let ticket = ticket()
+                    // Under the connection lock, as a single publish registers (see there).
+                    pending.register(ticket, windowed: true, since: started) { result in
+                        // A timed-out message keeps its slot until the broker settles it.
+                        if case .failure(.timedOut) = result {} else { window.release() }
+                        completion.complete(index, result)
                     }
+                    ticketed.append((header, ticket))
                 }
+                handle.connection.publish(ticketed: ticketed, payload: body)
             }
-            loopWakeup.signal()
         }
         return codes.map(settle)
     }
 }
 
-/// The answers for one chunk of a batch, collected as they arrive (on the network thread, or
-/// at once for a message libmosquitto refused); the waiting task resumes with the last one.
+/// The answers for one chunk of a batch, collected as they arrive (on the connection's event
+/// loop, or at once for a message refused before sending); the waiting task resumes with the
+/// last one.
 final class ChunkCompletion: Sendable {
     private struct State {
         var results: [Result<Int32, MQTTBridgeError>]

@@ -9,20 +9,22 @@
 ///                  └─ waiting(reason) ◀───────────┘
 /// any ──shutdown──▶ shuttingDown ──thread exits──▶ shutDown
 /// ```
-struct ConnectionStateMachine {
+///
+/// `Handle` is what a live connection is used through (generic so tests need no connection).
+struct ConnectionStateMachine<Handle> {
     enum State {
-        /// Created; ``MQTTBridge/run()`` has not started the network thread.
+        /// Created; ``MQTTBridge/run()`` has not started the connection thread.
         case idle
-        /// An attempt is under way on this handle (CONNECT sent, no CONNACK yet); the previous
+        /// An attempt is under way (connecting, CONNECT sent, no CONNACK yet); the previous
         /// attempt's failure stays visible while retrying.
-        case connecting(MQTTBridge.Core.Handle, lastFailure: String?)
-        /// The broker accepted the connection: publishes may use the handle.
-        case connected(MQTTBridge.Core.Handle)
+        case connecting(lastFailure: String?)
+        /// The broker accepted the connection: publishes may use it.
+        case connected(Handle)
         /// Between attempts, after a failure.
         case waiting(reason: String)
-        /// Shutdown was asked for; the handle, if any, is being disconnected.
-        case shuttingDown(MQTTBridge.Core.Handle?)
-        /// The network thread has exited.
+        /// Shutdown was asked for; the connection, if any, is being disconnected.
+        case shuttingDown(Handle?)
+        /// The connection thread has exited.
         case shutDown
     }
 
@@ -32,7 +34,7 @@ struct ConnectionStateMachine {
     var publicState: MQTTConnectionState {
         switch state {
         case .idle: .disconnected(reason: "not started")
-        case .connecting(_, let failure?): .disconnected(reason: failure)
+        case .connecting(let failure?): .disconnected(reason: failure)
         case .connecting: .connecting
         case .connected: .connected
         case .waiting(let reason): .disconnected(reason: reason)
@@ -47,9 +49,9 @@ struct ConnectionStateMachine {
         }
     }
 
-    /// The handle to publish or subscribe on, or why there is none. A 503 must mean "not sent",
+    /// The connection to publish or subscribe on, or why there is none. A 503 must mean "not sent",
     /// so anything but `connected` refuses at once.
-    func handleForUse() throws(MQTTBridgeError) -> MQTTBridge.Core.Handle {
+    func handleForUse() throws(MQTTBridgeError) -> Handle {
         switch state {
         case .connected(let handle): return handle
         case .shuttingDown, .shutDown: throw .shutDown
@@ -57,22 +59,23 @@ struct ConnectionStateMachine {
         }
     }
 
-    /// The network thread made a handle and sent CONNECT. Returns `false` when shutting down
-    /// (the caller destroys the handle and exits).
-    mutating func attemptStarted(_ handle: MQTTBridge.Core.Handle) -> Bool {
+    /// The connection thread starts an attempt. Returns `false` when shutting down (the caller
+    /// exits).
+    mutating func attemptStarted() -> Bool {
         switch state {
-        case .idle: state = .connecting(handle, lastFailure: nil)
-        case .waiting(let reason): state = .connecting(handle, lastFailure: reason)
-        case .connecting(_, let failure): state = .connecting(handle, lastFailure: failure)
+        case .idle: state = .connecting(lastFailure: nil)
+        case .waiting(let reason): state = .connecting(lastFailure: reason)
+        case .connecting(let failure): state = .connecting(lastFailure: failure)
         case .shuttingDown, .shutDown: return false
         case .connected: preconditionFailure("a new attempt while connected")
         }
         return true
     }
 
-    /// CONNACK accepted. Returns `false` when shutting down meanwhile.
-    mutating func connackAccepted() -> Bool {
-        guard case .connecting(let handle, _) = state else { return false }
+    /// CONNACK accepted on `handle`. Returns `false` when shutting down meanwhile (the caller
+    /// disconnects it).
+    mutating func connackAccepted(_ handle: Handle) -> Bool {
+        guard case .connecting = state else { return false }
         state = .connected(handle)
         return true
     }
@@ -95,13 +98,14 @@ struct ConnectionStateMachine {
         }
     }
 
-    /// Shutdown asked for: returns the handle to disconnect, if one is live. Idempotent.
-    mutating func shutdownRequested() -> MQTTBridge.Core.Handle? {
+    /// Shutdown asked for: returns the connection to disconnect, if one is live (an attempt
+    /// still connecting is disconnected by the connection thread when it completes). Idempotent.
+    mutating func shutdownRequested() -> Handle? {
         switch state {
-        case .connecting(let handle, _), .connected(let handle):
+        case .connected(let handle):
             state = .shuttingDown(handle)
             return handle
-        case .idle, .waiting:
+        case .idle, .waiting, .connecting:
             state = .shuttingDown(nil)
             return nil
         case .shuttingDown, .shutDown:
@@ -109,7 +113,7 @@ struct ConnectionStateMachine {
         }
     }
 
-    /// The network thread is gone (or was never started).
+    /// The connection thread is gone (or was never started).
     mutating func threadExited() {
         state = .shutDown
     }

@@ -1,6 +1,7 @@
-import CMosquitto
 import Foundation
 public import Logging
+import NIOCore
+import NIOPosix
 public import ServiceLifecycle
 import Synchronization
 
@@ -33,7 +34,8 @@ public struct MQTTSubscription: Hashable, Sendable {
     let id: Int
 }
 
-/// One shared, self-healing connection to an MQTT broker over libmosquitto.
+/// One shared, self-healing connection to an MQTT broker, on a NIO event loop of its own
+/// (``MQTTClientConnection``).
 ///
 /// - ``publish(topic:payload:qos:retain:properties:)`` returns when the broker acknowledged
 ///   (QoS 1: PUBACK) or the packet was written to the socket (QoS 0). While disconnected it
@@ -41,13 +43,13 @@ public struct MQTTSubscription: Hashable, Sendable {
 ///   later. A publish in flight when the connection drops fails with
 ///   ``MQTTBridgeError/connectionLost``: the broker may or may not have it (at-least-once).
 /// - ``subscribe(_:qos:handler:)`` registers a handler; subscriptions are restored after every
-///   reconnect. Handlers run on libmosquitto's network thread: keep them short.
-/// - The bridge reconnects by itself with exponential backoff and jitter. Each connection uses
-///   a fresh libmosquitto handle, so no message of a dead connection is ever re-sent behind
-///   the caller's back.
-/// - It is a `Service`: ``run()`` owns the network thread, from connecting until graceful
-///   shutdown or cancellation, when it drains what is in flight (up to
-///   ``MQTTBridgeConfiguration/shutdownDrainSeconds``), disconnects and joins the thread.
+///   reconnect. Handlers run on the connection's event loop: keep them short.
+/// - The bridge reconnects by itself with exponential backoff and jitter. Each connection
+///   starts empty, so no message of a dead connection is ever re-sent behind the caller's back.
+/// - It is a `Service`: ``run()`` owns the connection thread (which connects, waits and
+///   reconnects) and the event loop, from connecting until graceful shutdown or cancellation,
+///   when it drains what is in flight (up to ``MQTTBridgeConfiguration/shutdownDrainSeconds``),
+///   disconnects and joins the thread.
 ///   ``withRunning(_:)`` runs it around a block of code (tools and tests).
 public final class MQTTBridge: Service, Sendable {
     /// The configuration it connects with.
@@ -164,7 +166,7 @@ public final class MQTTBridge: Service, Sendable {
     /// throws if it refused); otherwise the subscription is made on the next connect. Either
     /// way it is restored after every reconnect until ``unsubscribe(_:)``.
     ///
-    /// `handler` runs on libmosquitto's network thread for every matching message. A shared
+    /// `handler` runs on the connection's event loop for every matching message. A shared
     /// subscription (`$share/<group>/<filter>`) gets each matching message once across every
     /// client subscribed in that group.
     @discardableResult
@@ -220,25 +222,16 @@ public struct MQTTBridgeStatistics: Sendable {
 // MARK: - Core
 
 extension MQTTBridge {
-    /// The shared state behind the public API, also the userdata of libmosquitto's callbacks.
+    /// The shared state behind the public API.
     final class Core: Sendable {
-        /// The libmosquitto handle of the current connection. In threaded mode libmosquitto
-        /// serializes access to a handle internally; publishers hold ``connection``'s lock while
-        /// they use it so that the network thread cannot destroy it underneath them.
-        struct Handle: @unchecked Sendable {
-            let pointer: OpaquePointer
+        /// The current connection. Publishers hold ``connection``'s lock while they hand an
+        /// operation to it, so a connection that ends either sees the operation registered (and
+        /// fails it) or ended before it (and the publisher was refused).
+        struct Handle: Sendable {
+            let connection: MQTTClientConnection
         }
 
-        /// What libmosquitto's callbacks report, applied by the network thread once
-        /// `mosquitto_loop` has returned. Callbacks run while libmosquitto holds its own mutexes,
-        /// and publishers hold ``connection``'s lock while they call into libmosquitto; so a
-        /// callback must never take ``connection``'s lock, or the two threads can deadlock.
-        struct Events {
-            var connack: (code: Int32, receiveMaximum: Int)?
-            var disconnectReason: String?
-        }
-
-        /// Counters, updated without taking any lock another thread holds across libmosquitto calls.
+        /// Counters, updated without a lock.
         struct Counters: ~Copyable {
             let connects = Atomic<Int>(0)
             let disconnects = Atomic<Int>(0)
@@ -265,13 +258,8 @@ extension MQTTBridge {
 
         let configuration: MQTTBridgeConfiguration
         let logger: Logger
-        /// The connection's state. Publishers hold this lock while they use the handle, so the
-        /// network thread cannot destroy it underneath them.
-        let connection = Locked(ConnectionStateMachine())
-        let events = Locked(Events())
-        /// The broker said another client took the session over (set by the disconnect callback,
-        /// read once by the network loop).
-        let takenOver = Locked(false)
+        /// The connection's state.
+        let connection = Locked(ConnectionStateMachine<Handle>())
         /// When a failed connect attempt was last logged.
         let lastConnectFailureReport = Locked<ContinuousClock.Instant?>(nil)
         /// When the current connection was accepted.
@@ -279,25 +267,25 @@ extension MQTTBridge {
         /// The broker node of the current or last attempt.
         let currentBroker: Locked<MQTTBrokerAddress>
         let counters = Counters()
-        /// The network thread's name (unique per bridge, within Linux's 15 characters).
+        /// The connection thread's name, and the event loop's (unique per bridge, within
+        /// Linux's 15 characters).
         let threadName: String
         let pending: PendingAcks
         let window: PublishWindow
-        /// When the network thread last looked for publishes past their timeout.
-        let lastSweep = Locked(ContinuousClock.now)
         let subscriptions = Locked<(nextID: Int, entries: [Subscription])>((0, []))
-        /// Wakes the network thread from a reconnect backoff (shutdown).
+        /// The next operation ticket (``PendingAcks`` keys).
+        private let nextTicket = Atomic<Int32>(0)
+        /// The event loop the connection runs on.
+        let group: MultiThreadedEventLoopGroup
+        /// Wakes the connection thread from a wait (shutdown, or the connection ended).
         let wakeup = DispatchSemaphore(value: 0)
-        /// Wakes the network loop when a packet was queued from another thread.
-        let loopWakeup = LoopWakeup()
-        /// Whether the network thread was started, and waiters for its exit.
+        /// Whether the connection thread was started, and waiters for its exit.
         let thread = Locked<(started: Bool, done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, false, []))
         /// Ends when ``requestStop()`` is called (``run()`` waits on it).
         let stopRequests: AsyncStream<Void>
         private let stopContinuation: AsyncStream<Void>.Continuation
 
         init(configuration: MQTTBridgeConfiguration, logger: Logger) {
-            precondition(Mosquitto.initialized, "mosquitto_lib_init failed")
             self.configuration = configuration
             self.logger = logger
             self.currentBroker = Locked(MQTTBrokerAddress(host: configuration.host, port: configuration.port))
@@ -305,8 +293,17 @@ extension MQTTBridge {
             self.window = window
             // A timed-out publish keeps its window slot until the broker settles it.
             self.pending = PendingAcks(onAbandonedSettled: { window.release() })
-            self.threadName = "pgmqtt-\(Core.instances.add(1, ordering: .relaxed).newValue)"
+            let threadName = "pgmqtt-\(Core.instances.add(1, ordering: .relaxed).newValue)"
+            self.threadName = threadName
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            group.next().execute { MQTTBridge.nameCurrentThread(threadName) }
+            self.group = group
             (stopRequests, stopContinuation) = AsyncStream.makeStream(of: Void.self)
+        }
+
+        deinit {
+            // Once started, the connection thread shuts the event loop down as it exits.
+            if !thread.withLock({ $0.started }) { group.shutdownGracefully { _ in } }
         }
 
         func requestStop() { stopContinuation.finish() }
@@ -328,7 +325,11 @@ extension MQTTBridge {
             )
         }
 
-        var userdata: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
+        /// A ticket no operation in flight has (they wrap after 2³¹, long after any is settled).
+        func ticket() -> Int32 {
+            let value = nextTicket.wrappingAdd(1, ordering: .relaxed).newValue
+            return value == Int32.min || value == 0 ? ticket() : value & Int32.max
+        }
 
         func start() {
             let first = thread.withLock { state in
@@ -336,11 +337,13 @@ extension MQTTBridge {
                 return !state.started
             }
             precondition(first, "MQTTBridge.run() may be called once")
-            let networkThread = Thread { [self] in
+            let connectionThread = Thread { [self] in
                 // Named from inside: Foundation on Linux does not pass a name given before start to
                 // the kernel, and the thread would carry its creator's name in top and /proc.
-                pushgate_name_current_thread(threadName)
-                runNetworkLoop()
+                MQTTBridge.nameCurrentThread(threadName + "c")
+                runConnectionLoop()
+                // The connection is closed: its event loop has nothing left to run.
+                try? group.syncShutdownGracefully()
                 let waiters = thread.withLock { state in
                     state.done = true
                     defer { state.waiters.removeAll() }
@@ -348,8 +351,8 @@ extension MQTTBridge {
                 }
                 for waiter in waiters { waiter.resume() }
             }
-            networkThread.name = threadName
-            networkThread.start()
+            connectionThread.name = threadName + "c"
+            connectionThread.start()
         }
 
         // MARK: Publish
@@ -359,6 +362,7 @@ extension MQTTBridge {
         ) async throws -> MQTTPublishAck {
             // Fail fast while down: a 503 must mean "not sent".
             if let refusal { throw refusal }
+            let header = try publishHeader(topic: topic, qos: qos, retain: retain, properties: properties)
             // One deadline for the whole publish: time spent waiting for a window slot counts
             // against the PUBACK's timeout too (a push never waits twice the timeout).
             let started = ContinuousClock.now
@@ -368,10 +372,7 @@ extension MQTTBridge {
             // A request reset while it waited for the window: nobody wants the outcome, so the
             // message is not sent (the sender learns nothing, and retries if it cares).
             if Task.isCancelled { throw MQTTBridgeError.cancelled }
-
-            let sendProperties = configuration.protocolVersion == .v5 && !properties.isEmpty
-            var propertyList = sendProperties ? Mosquitto.propertyList(properties) : nil
-            defer { mosquitto_property_free_all(&propertyList) }
+            let body = Self.buffer(payload)
 
             let code: Int32
             do {
@@ -383,18 +384,12 @@ extension MQTTBridge {
                         } catch {
                             return error
                         }
-                        var mid: Int32 = 0
-                        let rc = Self.withContiguousBytes(payload) { bytes in
-                            mosquitto_publish_v5(handle.pointer, &mid, topic, Int32(bytes.count), bytes.baseAddress,
-                                                 Int32(qos.rawValue), retain, propertyList)
-                        }
-                        guard rc == MOSQ_ERR_SUCCESS.rawValue else { return Mosquitto.error(rc, topic: topic) }
-                        // Registered under the connection lock, so a disconnect either sees this
-                        // entry (and fails it) or happened before the publish (and we refused).
-                        pending.register(mid, windowed: true, since: started) { continuation.resume(with: $0) }
+                        let ticket = ticket()
+                        pending.register(ticket, windowed: true, since: started) { continuation.resume(with: $0) }
+                        handle.connection.publish(header, payload: body, ticket: ticket)
                         return nil
                     }
-                    if let failure { continuation.resume(throwing: failure) } else { loopWakeup.signal() }
+                    if let failure { continuation.resume(throwing: failure) }
                 }
             } catch {
                 // Timed out: the broker still owes this PUBACK, and the slot is returned then.
@@ -403,6 +398,28 @@ extension MQTTBridge {
                 throw error
             }
             return try settle(.success(code)).get()
+        }
+
+        /// A checked publish header (properties dropped on MQTT 3.1.1); its packet identifier is
+        /// assigned when it is written.
+        func publishHeader(topic: String, qos: MQTTQoS, retain: Bool, properties: MQTTProperties) throws(MQTTBridgeError) -> MQTTPublishHeader {
+            let header = MQTTPublishHeader(
+                topic: topic, packetID: qos == .atLeastOnce ? 1 : nil, retain: retain,
+                properties: configuration.protocolVersion == .v5 ? properties : MQTTProperties())
+            do {
+                try header.validate()
+            } catch {
+                counters.failed.add(1, ordering: .relaxed)
+                throw .invalidTopic(topic)
+            }
+            return header
+        }
+
+        /// The payload in a buffer of its own (the caller's collection may not outlive the call).
+        static func buffer<Payload: Collection<UInt8>>(_ payload: Payload) -> ByteBuffer {
+            var buffer = ByteBufferAllocator().buffer(capacity: payload.count)
+            buffer.writeBytes(payload)
+            return buffer
         }
 
         /// Why a publish would be refused right now (not connected, shutting down), if it would.
@@ -423,7 +440,7 @@ extension MQTTBridge {
             switch answer {
             case .success(let code) where code >= 0x80:
                 counters.failed.add(1, ordering: .relaxed)
-                return .failure(.rejected(reasonCode: Int(code), reason: Mosquitto.reasonText(code)))
+                return .failure(.rejected(reasonCode: Int(code), reason: MQTTReasonCode.text(UInt8(truncatingIfNeeded: code))))
             case .success(let code):
                 counters.published.add(1, ordering: .relaxed)
                 return .success(MQTTPublishAck(reasonCode: Int(code)))
@@ -433,17 +450,20 @@ extension MQTTBridge {
             }
         }
 
-        static func withContiguousBytes<Payload: Collection<UInt8>, R>(_ payload: Payload, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-            if let result = payload.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
-                return result
+        /// Where the connection answers ticketed operations.
+        var answers: MQTTClientConnection.Answers {
+            MQTTClientConnection.Answers { [pending] ticket, result in
+                switch result {
+                case .success(let code): pending.acknowledge(ticket, code: code)
+                case .failure(let error): pending.fail(ticket, error)
+                }
             }
-            return Array(payload).withUnsafeBytes(body)
         }
 
         // MARK: Subscribe
 
         func subscribe(_ filter: String, qos: MQTTQoS, handler: @escaping @Sendable (MQTTMessage) -> Void) async throws -> MQTTSubscription {
-            guard mosquitto_sub_topic_check(filter) == MOSQ_ERR_SUCCESS.rawValue else { throw MQTTBridgeError.invalidTopic(filter) }
+            guard MQTTSubscriptionPacket.isValidFilter(filter) else { throw MQTTBridgeError.invalidTopic(filter) }
             let id = subscriptions.withLock { state in
                 state.nextID += 1
                 state.entries.append(Subscription(id: state.nextID, filter: filter, qos: qos, handler: handler))
@@ -452,18 +472,17 @@ extension MQTTBridge {
             let code: Int32? = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32?, any Error>) in
                 let sent: Bool = connection.withLock { connection in
                     guard let handle = try? connection.handleForUse() else { return false }
-                    var mid: Int32 = 0
-                    let rc = mosquitto_subscribe_v5(handle.pointer, &mid, filter, Int32(qos.rawValue), 0, nil)
-                    guard rc == MOSQ_ERR_SUCCESS.rawValue else { return false }
-                    pending.register(mid) { result in continuation.resume(with: result.map { Optional($0) }) }
+                    let ticket = ticket()
+                    pending.register(ticket) { result in continuation.resume(with: result.map { Optional($0) }) }
+                    handle.connection.send(subscription: filter, qos: qos, ticket: ticket)
                     return true
                 }
                 // Not connected: it is sent with the others on the next connect.
-                if sent { loopWakeup.signal() } else { continuation.resume(returning: nil) }
+                if !sent { continuation.resume(returning: nil) }
             }
             if let code, code >= 0x80 {
                 unsubscribe(MQTTSubscription(filter: filter, id: id))
-                throw MQTTBridgeError.rejected(reasonCode: Int(code), reason: Mosquitto.reasonText(code))
+                throw MQTTBridgeError.rejected(reasonCode: Int(code), reason: MQTTReasonCode.text(UInt8(truncatingIfNeeded: code)))
             }
             return MQTTSubscription(filter: filter, id: id)
         }
@@ -476,27 +495,25 @@ extension MQTTBridge {
             guard !stillUsed else { return }
             connection.withLock { connection in
                 guard let handle = try? connection.handleForUse() else { return }
-                mosquitto_unsubscribe_v5(handle.pointer, nil, subscription.filter, nil)
+                handle.connection.send(subscription: subscription.filter, qos: nil, ticket: nil)
             }
-            loopWakeup.signal()
         }
 
         // MARK: Shutdown
 
-        /// Stops at once: refuses publishes, disconnects, wakes the network thread so it exits.
+        /// Stops at once: refuses publishes, disconnects, wakes the connection thread so it exits.
         func stop() {
             connection.withLock { _ = $0.shutdownRequested() }
             disconnectNow()
         }
 
-        /// Disconnects the live handle, if any, and wakes the network thread so it exits.
+        /// Disconnects the live connection, if any, and wakes the connection thread so it exits.
         private func disconnectNow() {
             connection.withLock { connection in
-                if case .shuttingDown(let handle?) = connection.state { mosquitto_disconnect_v5(handle.pointer, 0, nil) }
+                if case .shuttingDown(let handle?) = connection.state { handle.connection.disconnect() }
             }
             window.failWaiters(.shutDown)
             wakeup.signal()
-            loopWakeup.signal()
             requestStop()
         }
 
@@ -525,5 +542,11 @@ extension MQTTBridge {
             }
             connection.withLock { $0.threadExited() }
         }
+    }
+
+    /// Names the calling thread (at most 15 bytes show) for top, perf and /proc. (Foundation
+    /// passes a name set on the current thread to the kernel; one set before start it does not.)
+    static func nameCurrentThread(_ name: String) {
+        Thread.current.name = String(name.utf8.prefix(15))!
     }
 }

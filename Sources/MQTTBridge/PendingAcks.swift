@@ -1,14 +1,14 @@
 
-/// Operations sent to the broker and awaiting their acknowledgement, keyed by message id.
+/// Operations sent to the broker and awaiting their acknowledgement, keyed by the bridge's
+/// ticket for each (the connection maps tickets to packet identifiers on its event loop).
 ///
-/// libmosquitto assigns the message id inside `mosquitto_publish_v5`, and its loop thread may
-/// deliver the PUBACK before that call returns on the publishing thread. So a slot is either
-/// `waiting` (the publisher registered first) or `acknowledged` (the ack won the race and parks
-/// its result until the publisher collects it). Completions are always resumed outside the
-/// lock, and exactly once: by the ack, by ``failAll(_:)`` when the connection goes, or by
-/// ``abandon(waitingSince:)`` when the publish timeout passes. An abandoned slot stays until the
-/// broker settles it (so a late PUBACK is not mistaken for the early ack of a new publish that
-/// reuses the id), and `onAbandonedSettled` then returns its window slot.
+/// A ticket is registered before its operation is handed to the connection, but the slot still
+/// allows the answer to come first (`acknowledged` parks it until the waiter registers), so the
+/// order of the two never matters. Completions are always resumed outside the lock, and exactly
+/// once: by the answer, by ``fail(_:_:)`` when the connection refuses it before sending, by
+/// ``failAll(_:)`` when the connection goes, or by ``abandon(waitingSince:)`` when the publish
+/// timeout passes. An abandoned slot stays until the broker settles it, and
+/// `onAbandonedSettled` then returns its window slot.
 final class PendingAcks: Sendable {
     /// Called exactly once with the broker's reason code, or the error that ended the wait.
     typealias Completion = @Sendable (Result<Int32, MQTTBridgeError>) -> Void
@@ -49,7 +49,18 @@ final class PendingAcks: Sendable {
         notifyIfDrained()
     }
 
-    /// Records the broker's answer for `mid` (called on libmosquitto's loop thread).
+    /// Fails the operation `mid` with `error` (the connection refused it before sending it).
+    func fail(_ mid: Int32, _ error: MQTTBridgeError) {
+        let found: Slot? = state.withLock { $0.slots.removeValue(forKey: mid) }
+        switch found {
+        case .waiting(let continuation, _, _)?: continuation(.failure(error))
+        case .abandoned(_, let windowed)?: if windowed { onAbandonedSettled() }
+        case .acknowledged?, nil: break
+        }
+        notifyIfDrained()
+    }
+
+    /// Records the broker's answer for `mid` (called on the connection's event loop).
     func acknowledge(_ mid: Int32, code: Int32) {
         enum Found { case waiting(Completion), abandoned(windowed: Bool), early }
         let found: Found = state.withLock { state in

@@ -7,38 +7,38 @@ import Testing
 /// The connection state machine alone (no broker), and the bridge as a `Service`.
 @Suite("Connection state machine")
 struct ConnectionStateMachineTests {
-    /// A handle that is never dereferenced: the machine only carries it.
-    let handle = MQTTBridge.Core.Handle(pointer: OpaquePointer(bitPattern: 0x1000)!)
+    /// The machine only carries the handle of a live connection; a number stands in for it.
+    let handle = 42
 
     @Test("idle → connecting → connected → lost → connecting (last failure kept) → connected")
     func lifecycle() throws {
-        var machine = ConnectionStateMachine()
+        var machine = ConnectionStateMachine<Int>()
         #expect(machine.publicState == .disconnected(reason: "not started"))
         #expect(throws: MQTTBridgeError.brokerUnavailable("disconnected (not started)")) { try machine.handleForUse() }
-        let step1 = machine.attemptStarted(handle)
+        let step1 = machine.attemptStarted()
         #expect(step1)
         #expect(machine.publicState == .connecting)
-        let step2 = machine.connackAccepted()
+        let step2 = machine.connackAccepted(handle)
         #expect(step2)
         #expect(machine.publicState == .connected)
-        #expect(try machine.handleForUse().pointer == handle.pointer)
+        #expect(try machine.handleForUse() == handle)
         let step3 = machine.connectionEnded(reason: "EOF")
         #expect(step3)
         let again = machine.connectionEnded(reason: "again")
         #expect(!again, "idempotent: a second report is not a second loss")
         #expect(machine.publicState == .disconnected(reason: "EOF"))
-        let step4 = machine.attemptStarted(handle)
+        let step4 = machine.attemptStarted()
         #expect(step4)
         #expect(machine.publicState == .disconnected(reason: "EOF"), "the last failure stays visible while retrying")
-        let step5 = machine.connackAccepted()
+        let step5 = machine.connackAccepted(handle)
         #expect(step5)
         #expect(machine.publicState == .connected)
     }
 
     @Test("a refused attempt is not a lost connection; publishing while connecting is refused at once")
     func refused() {
-        var machine = ConnectionStateMachine()
-        let step6 = machine.attemptStarted(handle)
+        var machine = ConnectionStateMachine<Int>()
+        let step6 = machine.attemptStarted()
         #expect(step6)
         #expect(throws: MQTTBridgeError.brokerUnavailable("connecting")) { try machine.handleForUse() }
         let step7 = machine.connectionEnded(reason: "connection refused: not authorized")
@@ -48,20 +48,20 @@ struct ConnectionStateMachineTests {
 
     @Test("shutdown: the live handle is handed back once, publishes get .shutDown, no new attempt starts")
     func shutdown() {
-        var machine = ConnectionStateMachine()
-        let step8 = machine.attemptStarted(handle)
+        var machine = ConnectionStateMachine<Int>()
+        let step8 = machine.attemptStarted()
         #expect(step8)
-        let step9 = machine.connackAccepted()
+        let step9 = machine.connackAccepted(handle)
         #expect(step9)
         let step10 = machine.shutdownRequested()
-        #expect(step10?.pointer == handle.pointer)
+        #expect(step10 == handle)
         let step11 = machine.shutdownRequested()
         #expect(step11 == nil)
         #expect(machine.isShuttingDown)
         #expect(throws: MQTTBridgeError.shutDown) { try machine.handleForUse() }
-        let step12 = machine.attemptStarted(handle)
+        let step12 = machine.attemptStarted()
         #expect(!step12)
-        let step13 = machine.connackAccepted()
+        let step13 = machine.connackAccepted(handle)
         #expect(!step13)
         machine.threadExited()
         #expect(machine.publicState == .shutDown)

@@ -219,14 +219,14 @@ struct FailureTests {
         #expect(bridge.state == .shutDown)
         #expect(bridge.statistics.inFlight == 0)
         await #expect(throws: MQTTBridgeError.shutDown) { try await bridge.publish(topic: "late", payload: [1]) }
-        // The bridge's network thread is gone (threads are named per bridge).
+        // The bridge's event loop thread and connection thread are gone (named per bridge).
         let name = bridge.core.threadName
         func threadNames() -> [String] {
             let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
             return tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
                 .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         }
-        #expect(await eventually { !threadNames().contains(name) })
+        #expect(await eventually { !threadNames().contains(name) && !threadNames().contains(name + "c") })
     }
 
     @Test("a cluster's nodes in turn: a dead first node is skipped; losing the node in use moves to the next")

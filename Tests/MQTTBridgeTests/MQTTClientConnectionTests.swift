@@ -136,7 +136,7 @@ struct MQTTClientConnectionTests {
         let broker = try TestBroker(extraConfig: "max_packet_size 2000", acl: "topic readwrite allowed/#")
         let client = try await connect(broker)
         #expect(client.connAck.properties.maximumPacketSize == 2000)
-        await #expect(throws: MQTTBridgeError.rejected(reasonCode: 0x87, reason: "not authorized")) {
+        await #expect(throws: MQTTBridgeError.rejected(reasonCode: 0x87, reason: "Not authorized")) {
             try await client.publish(topic: "denied/x", payload: ByteBuffer(bytes: [1])).get()
         }
         await #expect(throws: MQTTBridgeError.packetTooLarge) {

@@ -106,6 +106,20 @@ struct MQTTWireTests {
         }
     }
 
+    @Test("a received topic matches filters as MQTT 5 §4.7 says: + one level, # the rest and its parent, no wildcard for $ topics")
+    func topicMatching() {
+        let matches: [(String, String)] = [
+            ("a/b", "a/b"), ("a/+", "a/b"), ("+/b", "a/b"), ("a/#", "a/b/c"), ("a/#", "a"), ("#", "a/b"), ("+/+", "/x"),
+            ("a//b", "a//b"), ("$SYS/#", "$SYS/x"), ("pushgate/ack/+/+", "pushgate/ack/s1/m1"),
+        ]
+        for (filter, topic) in matches { #expect(MQTTTopicFilter.matches(filter, topic: topic), "\(filter) ~ \(topic)") }
+        let misses: [(String, String)] = [
+            ("a/b", "a/c"), ("a/+", "a"), ("a/+", "a/b/c"), ("a/b", "a/b/c"), ("+", "a/b"), ("#", "$SYS/x"), ("+/x", "$SYS/x"),
+            ("a/b/c", "a/b"), ("A/b", "a/b"),
+        ]
+        for (filter, topic) in misses { #expect(!MQTTTopicFilter.matches(filter, topic: topic), "\(filter) !~ \(topic)") }
+    }
+
     @Test("CONNACK, PUBACK, SUBACK, UNSUBACK, PINGRESP and DISCONNECT parse in both protocol versions")
     func acknowledgements() throws {
         func read(_ bytes: [UInt8], _ version: MQTTBridgeConfiguration.ProtocolVersion = .v5) throws -> MQTTInboundPacket? {

@@ -1,27 +1,35 @@
 import NIOCore
 
 /// One MQTT connection's protocol state, on its channel's event loop: frames the broker's bytes
-/// into packets, answers them, and writes publishes with packet identifiers it hands out.
+/// into packets, answers them, and writes publishes and (un)subscribes with packet identifiers
+/// it hands out.
 ///
 /// Publishes beyond the broker's Receive Maximum wait here, unsent, and go out as PUBACKs free
-/// their slots; every waiting publish has its outcome (a PUBACK's reason code, or the failure
-/// that ended the connection). Reads are buffered, so many PUBACKs arriving together are parsed
-/// from one socket read.
+/// their slots; every operation has exactly one outcome (the broker's reason code, or the
+/// failure that ended the connection). Reads are buffered, so many PUBACKs arriving together
+/// are parsed from one socket read.
 final class MQTTClientHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// What a publish's outcome goes to.
+    /// Where an operation's outcome goes.
     enum Waiter {
+        /// A publish of ``MQTTClientConnection/publish(topic:payload:qos:retain:properties:)``.
         case single(EventLoopPromise<MQTTPublishAck>)
+        /// One message of a batch.
         case batch(MQTTBatchCollector, index: Int)
+        /// An operation the owner tracks by its own number: the answer goes to the connection's
+        /// answer sink (``MQTTClientConnection/Answers``) — the broker's reason code — and a
+        /// connection that ends leaves it to the owner, who fails everything it tracks then.
+        case ticket(Int32)
+        /// A SUBSCRIBE or UNSUBSCRIBE: the reason codes.
+        case subscription(EventLoopPromise<[UInt8]>)
+    }
 
-        func complete(_ result: Result<MQTTPublishAck, MQTTBridgeError>) {
-            switch self {
-            case .single(let promise): promise.completeWith(result.mapError { $0 })
-            case .batch(let collector, let index): collector.complete(index, result)
-            }
-        }
+    private struct Slot {
+        var waiter: Waiter
+        /// A QoS 1 publish: it holds one of the broker's Receive Maximum slots.
+        var isPublish: Bool
     }
 
     /// A publish not yet written: the window is full.
@@ -38,16 +46,19 @@ final class MQTTClientHandler: ChannelInboundHandler {
     }
 
     let version: MQTTBridgeConfiguration.ProtocolVersion
+    /// The connection's event loop.
+    let eventLoop: any EventLoop
     private let connect: MQTTConnectPacket
     private let keepAlive: TimeAmount?
     private let maximumPacketSize: Int
     private let onMessage: @Sendable (MQTTMessage) -> Void
+    private let answers: MQTTClientConnection.Answers?
+    private let ended: EventLoopPromise<MQTTConnectionEnd>
     private var state: State
     private var context: ChannelHandlerContext?
     private var inbound: ByteBuffer?
-    /// The outcome of each QoS 1 publish or (un)subscribe in flight, by packet identifier.
-    private var waiting: [Waiter?] = Array(repeating: nil, count: 65_536)
-    private var subscriptionWaiters: [UInt16: EventLoopPromise<[UInt8]>] = [:]
+    /// The outcome of each operation the broker owes an answer, by packet identifier.
+    private var waiting: [Slot?] = Array(repeating: nil, count: 65_536)
     private var nextPacketID: UInt16 = 1
     private var inFlight = 0
     private var window: Int
@@ -55,26 +66,34 @@ final class MQTTClientHandler: ChannelInboundHandler {
     private var brokerMaximumPacketSize = Int.max
     private var pingOutstanding = false
     private var keepAliveTask: RepeatedTask?
+    /// The reason code of the broker's DISCONNECT, if it sent one.
+    private var disconnectReasonCode: UInt8?
 
     init(
         connect: MQTTConnectPacket, maximumInFlight: Int, maximumPacketSize: Int,
-        connAck: EventLoopPromise<MQTTConnAck>, onMessage: @escaping @Sendable (MQTTMessage) -> Void
+        connAck: EventLoopPromise<MQTTConnAck>, ended: EventLoopPromise<MQTTConnectionEnd>,
+        answers: MQTTClientConnection.Answers?, eventLoop: any EventLoop, onMessage: @escaping @Sendable (MQTTMessage) -> Void
     ) {
         self.version = connect.version
+        self.eventLoop = eventLoop
         self.connect = connect
         self.keepAlive = connect.keepAliveSeconds > 0 ? .seconds(Int64(connect.keepAliveSeconds)) : nil
         self.window = max(1, maximumInFlight)
         self.maximumPacketSize = maximumPacketSize
         self.onMessage = onMessage
+        self.answers = answers
+        self.ended = ended
         self.state = .connecting(connAck)
     }
-
-    /// Publishes in flight (written, PUBACK not yet read) and waiting for the window.
-    var backlog: (inFlight: Int, unsent: Int) { (inFlight, unsent.count) }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if context.channel.isActive { sendConnect(context: context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        fail(.connectionLost, context: context)
+        self.context = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -82,7 +101,11 @@ final class MQTTClientHandler: ChannelInboundHandler {
         context.fireChannelActive()
     }
 
+    private var connectSent = false
+
     private func sendConnect(context: ChannelHandlerContext) {
+        guard !connectSent else { return }
+        connectSent = true
         var buffer = context.channel.allocator.buffer(capacity: 64)
         do {
             try connect.write(into: &buffer)
@@ -106,7 +129,7 @@ final class MQTTClientHandler: ChannelInboundHandler {
                 if case .closed = state { return }
             }
         } catch {
-            fail(.client(code: 0, message: "malformed packet from the broker: \(error)"), context: context)
+            fail(.brokerUnavailable("malformed packet from the broker: \(error)"), context: context)
         }
     }
 
@@ -117,7 +140,7 @@ final class MQTTClientHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        fail(.connectionLost, context: context)
+        fail(.brokerUnavailable("the broker closed the connection"), context: context)
         context.fireChannelInactive()
     }
 
@@ -130,8 +153,11 @@ final class MQTTClientHandler: ChannelInboundHandler {
         switch (state, packet) {
         case (.connecting(let promise), .connAck(let connAck)):
             guard connAck.accepted else {
-                let reason = "connection refused by the broker (0x\(String(connAck.reasonCode, radix: 16)))"
-                fail(.rejected(reasonCode: Int(connAck.reasonCode), reason: reason), context: context)
+                let reason = MQTTReasonCode.connAckText(connAck.reasonCode, version: version)
+                let error = MQTTBridgeError.rejected(reasonCode: Int(connAck.reasonCode), reason: reason)
+                state = .closed(error)
+                promise.fail(error)
+                finish(error, context: context)
                 return
             }
             state = .connected
@@ -146,15 +172,24 @@ final class MQTTClientHandler: ChannelInboundHandler {
             }
             promise.succeed(connAck)
         case (.connected, .pubAck(let packetID, let reasonCode, let reasonString)):
-            guard let waiter = waiting[Int(packetID)] else { return }  // not ours (a resent duplicate)
+            guard let slot = waiting[Int(packetID)], slot.isPublish else { return }  // not one of ours
             waiting[Int(packetID)] = nil
             inFlight -= 1
             if reasonCode >= 0x80 {
-                waiter.complete(.failure(.rejected(reasonCode: Int(reasonCode), reason: reasonString ?? MQTTClientHandler.reason(reasonCode))))
+                let reason = reasonString ?? MQTTReasonCode.text(reasonCode)
+                complete(slot.waiter, code: reasonCode, error: .rejected(reasonCode: Int(reasonCode), reason: reason))
             } else {
-                waiter.complete(.success(MQTTPublishAck(reasonCode: Int(reasonCode))))
+                complete(slot.waiter, code: reasonCode, error: nil)
             }
             sendUnsent(context: context)
+        case (.connected, .subAck(let packetID, let codes, _)), (.connected, .unsubAck(let packetID, let codes)):
+            guard let slot = waiting[Int(packetID)], !slot.isPublish else { return }
+            waiting[Int(packetID)] = nil
+            switch slot.waiter {
+            case .subscription(let promise): promise.succeed(codes)
+            case .ticket(let ticket): answers?.answer(ticket, .success(Int32(codes.first ?? 0)))
+            case .single, .batch: break
+            }
         case (.connected, .publish(let publish)):
             if let packetID = publish.packetID {
                 var buffer = context.channel.allocator.buffer(capacity: 4)
@@ -164,15 +199,37 @@ final class MQTTClientHandler: ChannelInboundHandler {
             onMessage(MQTTMessage(
                 topic: publish.topic, payload: publish.payload, qos: publish.qos.rawValue, retain: publish.retain,
                 properties: publish.properties.messageProperties))
-        case (.connected, .subAck(let packetID, let codes, _)), (.connected, .unsubAck(let packetID, let codes)):
-            subscriptionWaiters.removeValue(forKey: packetID)?.succeed(codes)
         case (.connected, .pingResp):
             break
         case (_, .disconnect(let reasonCode, let reasonString, _)):
-            let reason = reasonString ?? MQTTClientHandler.reason(reasonCode)
-            fail(.brokerUnavailable("the broker disconnected: \(reason) (0x\(String(reasonCode, radix: 16)))"), context: context)
+            disconnectReasonCode = reasonCode
+            let reason = reasonString ?? MQTTReasonCode.text(reasonCode)
+            fail(.brokerUnavailable("the broker disconnected: \(reason)"), context: context)
         default:
-            fail(.client(code: 0, message: "unexpected packet from the broker"), context: context)
+            fail(.brokerUnavailable("unexpected packet from the broker"), context: context)
+        }
+    }
+
+    private func complete(_ waiter: Waiter, code: UInt8, error: MQTTBridgeError?) {
+        switch waiter {
+        case .single(let promise):
+            if let error { promise.fail(error) } else { promise.succeed(MQTTPublishAck(reasonCode: Int(code))) }
+        case .batch(let collector, let index):
+            collector.complete(index, error.map { .failure($0) } ?? .success(MQTTPublishAck(reasonCode: Int(code))))
+        case .ticket(let ticket):
+            answers?.answer(ticket, .success(Int32(code)))
+        case .subscription(let promise):
+            if let error { promise.fail(error) } else { promise.succeed([code]) }
+        }
+    }
+
+    /// The outcome for an operation the connection ended before the broker answered.
+    private func fail(_ waiter: Waiter, _ error: MQTTBridgeError) {
+        switch waiter {
+        case .single(let promise): promise.fail(error)
+        case .batch(let collector, let index): collector.complete(index, .failure(error))
+        case .ticket: break  // the owner fails all it tracks when the connection ends
+        case .subscription(let promise): promise.fail(error)
         }
     }
 
@@ -188,31 +245,37 @@ final class MQTTClientHandler: ChannelInboundHandler {
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
-    // MARK: - Publishing (on the event loop)
+    // MARK: - Operations (on the event loop)
 
     /// Writes a publish, or queues it while the window is full; `flush` is left to the caller so
-    /// a batch goes out in one write. QoS 0 completes once written.
+    /// a batch goes out in one write. A QoS 0 publish is answered once written (code 0).
     func publish(_ header: MQTTPublishHeader, payload: ByteBuffer, waiter: Waiter?) {
         guard let context, case .connected = state else {
-            if case .closed(let error) = state { waiter?.complete(.failure(error.notSent)) } else { waiter?.complete(.failure(.brokerUnavailable("not connected"))) }
+            if let waiter { fail(waiter, closedError.notSent) }
             return
         }
         if header.packetSize(payloadLength: payload.readableBytes, version: version) > brokerMaximumPacketSize {
-            waiter?.complete(.failure(.packetTooLarge))
+            if let waiter {
+                if case .ticket(let ticket) = waiter { answers?.answer(ticket, .failure(.packetTooLarge)) } else { fail(waiter, .packetTooLarge) }
+            }
             return
         }
-        guard waiter == nil || header.packetID == nil || inFlight < window && unsent.isEmpty else {
+        guard header.packetID == nil || waiter == nil || inFlight < window && unsent.isEmpty else {
             unsent.append(Unsent(header: header, payload: payload, waiter: waiter))
             return
         }
         write(header, payload: payload, waiter: waiter, context: context)
     }
 
+    private var closedError: MQTTBridgeError {
+        if case .closed(let error) = state { return error }
+        return .brokerUnavailable("not connected")
+    }
+
     private func write(_ header: MQTTPublishHeader, payload: ByteBuffer, waiter: Waiter?, context: ChannelHandlerContext) {
         var header = header
         if header.packetID != nil, let waiter {
-            let id = allocatePacketID(for: waiter)
-            header.packetID = id
+            header.packetID = allocatePacketID(for: Slot(waiter: waiter, isPublish: true))
             inFlight += 1
         }
         var buffer = context.channel.allocator.buffer(capacity: header.packetSize(payloadLength: 0, version: version) + 8)
@@ -220,15 +283,15 @@ final class MQTTClientHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(buffer), promise: nil)
         // The payload goes out as its own buffer: a fan-out's copies share one, uncopied.
         context.write(wrapOutboundOut(payload), promise: nil)
-        if header.packetID == nil { waiter?.complete(.success(MQTTPublishAck(reasonCode: 0))) }
+        if header.packetID == nil, let waiter { complete(waiter, code: 0, error: nil) }
     }
 
-    private func allocatePacketID(for waiter: Waiter) -> UInt16 {
+    private func allocatePacketID(for slot: Slot) -> UInt16 {
         while waiting[Int(nextPacketID)] != nil {
             nextPacketID = nextPacketID == UInt16.max ? 1 : nextPacketID + 1
         }
         let id = nextPacketID
-        waiting[Int(id)] = waiter
+        waiting[Int(id)] = slot
         nextPacketID = nextPacketID == UInt16.max ? 1 : nextPacketID + 1
         return id
     }
@@ -242,25 +305,23 @@ final class MQTTClientHandler: ChannelInboundHandler {
     /// Flushes what ``publish(_:payload:waiter:)`` wrote.
     func flush() { context?.flush() }
 
-    /// Sends SUBSCRIBE or UNSUBSCRIBE; the promise gets the reason codes.
-    func send(subscription filter: String, qos: MQTTQoS?, promise: EventLoopPromise<[UInt8]>) {
+    /// Sends SUBSCRIBE (`qos` set) or UNSUBSCRIBE; the waiter gets the broker's reason codes.
+    func send(subscription filter: String, qos: MQTTQoS?, waiter: Waiter) {
         guard let context, case .connected = state else {
-            promise.fail(MQTTBridgeError.brokerUnavailable("not connected"))
+            fail(waiter, closedError.notSent)
             return
         }
-        var id = UInt16.random(in: 1...UInt16.max)
-        while subscriptionWaiters[id] != nil { id = UInt16.random(in: 1...UInt16.max) }
-        // Subscription packet identifiers are kept apart from publishes' by taking the slot too.
-        guard waiting[Int(id)] == nil else { return send(subscription: filter, qos: qos, promise: promise) }
-        let packet = qos.map { MQTTSubscriptionPacket(subscribe: filter, qos: $0, packetID: id) } ?? MQTTSubscriptionPacket(unsubscribe: filter, packetID: id)
+        var packet = qos.map { MQTTSubscriptionPacket(subscribe: filter, qos: $0, packetID: 1) } ?? MQTTSubscriptionPacket(unsubscribe: filter, packetID: 1)
         var buffer = context.channel.allocator.buffer(capacity: 16 + filter.utf8.count)
         do {
             try packet.write(into: &buffer, version: version)
         } catch {
-            promise.fail(MQTTBridgeError.invalidTopic(filter))
+            if case .ticket(let ticket) = waiter { answers?.answer(ticket, .failure(.invalidTopic(filter))) } else { fail(waiter, .invalidTopic(filter)) }
             return
         }
-        subscriptionWaiters[id] = promise
+        packet.packetID = allocatePacketID(for: Slot(waiter: waiter, isPublish: false))
+        buffer.clear()
+        try? packet.write(into: &buffer, version: version)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }
 
@@ -275,54 +336,49 @@ final class MQTTClientHandler: ChannelInboundHandler {
         fail(.shutDown, context: context)
     }
 
-    /// Ends the connection: every outcome still open gets `error` (publishes never written get
-    /// the not-sent form of it).
+    /// Ends the connection: every outcome still open gets `error` — written publishes the
+    /// in-flight form of it (their outcome is unknown), queued ones the not-sent form.
     private func fail(_ error: MQTTBridgeError, context: ChannelHandlerContext) {
         if case .closed = state { return }
         let previous = state
         state = .closed(error)
-        keepAliveTask?.cancel()
-        keepAliveTask = nil
         if case .connecting(let promise) = previous { promise.fail(error) }
-        for index in waiting.indices where waiting[index] != nil {
-            let waiter = waiting[index]!
-            waiting[index] = nil
-            waiter.complete(.failure(error == .shutDown ? .connectionLost : error.inFlight))
-        }
-        inFlight = 0
-        while let next = unsent.popFirst() { next.waiter?.complete(.failure(error.notSent)) }
-        for (_, promise) in subscriptionWaiters { promise.fail(error) }
-        subscriptionWaiters = [:]
-        context.close(promise: nil)
+        finish(error, context: context)
     }
 
-    /// The MQTT 5 reason code's name for the ones a publisher meets.
-    static func reason(_ code: UInt8) -> String {
-        switch code {
-        case 0x10: "no matching subscribers"
-        case 0x80: "unspecified error"
-        case 0x83: "implementation specific error"
-        case 0x87: "not authorized"
-        case 0x89: "server busy"
-        case 0x8B: "server shutting down"
-        case 0x8D: "keep alive timeout"
-        case 0x8E: "session taken over"
-        case 0x90: "topic name invalid"
-        case 0x91: "packet identifier in use"
-        case 0x93: "receive maximum exceeded"
-        case 0x95: "packet too large"
-        case 0x97: "quota exceeded"
-        case 0x99: "payload format invalid"
-        default: "reason 0x\(String(code, radix: 16))"
+    private func finish(_ error: MQTTBridgeError, context: ChannelHandlerContext) {
+        keepAliveTask?.cancel()
+        keepAliveTask = nil
+        for index in waiting.indices where waiting[index] != nil {
+            let slot = waiting[index]!
+            waiting[index] = nil
+            fail(slot.waiter, slot.isPublish ? error.inFlight : error)
         }
+        inFlight = 0
+        while let next = unsent.popFirst() {
+            if let waiter = next.waiter { fail(waiter, error.notSent) }
+        }
+        ended.succeed(MQTTConnectionEnd(reason: "\(error)", reasonCode: disconnectReasonCode, error: error))
+        context.close(promise: nil)
     }
+}
+
+/// How a connection ended.
+package struct MQTTConnectionEnd: Sendable {
+    /// Why, for logs and errors.
+    package var reason: String
+    /// The reason code of the broker's DISCONNECT (MQTT 5), if it sent one: 0x8E is "session
+    /// taken over" (another client connected with this client identifier).
+    package var reasonCode: UInt8?
+    /// The error operations still open got.
+    package var error: MQTTBridgeError
 }
 
 extension MQTTBridgeError {
     /// This failure, for a publish that was written before it happened: its outcome is unknown.
     var inFlight: MQTTBridgeError {
         switch self {
-        case .brokerUnavailable, .client: .connectionLost
+        case .brokerUnavailable, .client, .shutDown: .connectionLost
         default: self
         }
     }
