@@ -4,7 +4,7 @@
 # A fresh mosquitto on a free 127.0.0.1 port, one QoS 1 subscriber, 4096-byte QoS 1 messages.
 # Ceiling: libmosquitto driven from C on one thread (Benchmarks/c/mqtt_ceiling.c).
 # Bridge:  MQTTBridge from Swift (Benchmarks/MQTTBridgeBenchmark), many concurrent publishers;
-#          and the same publishers on the NIO MQTT client (MQTTClientConnection).
+#          and the same publishers on the bare connection under it (MQTTClientConnection).
 # Rounds alternate C and Swift; the medians give the ratio. Messages/s are counted at the
 # subscriber (delivered), and the publisher's own acked rate is shown beside.
 #
@@ -60,9 +60,9 @@ for round in $(seq "$rounds"); do
   c_delivered+=("$d"); c_acked+=("$a")
   read -r d a < <(measure "$bench" 127.0.0.1 "$port" bench/t "$count" "$size" "$window")
   s_delivered+=("$d"); s_acked+=("$a")
-  read -r d a < <(measure "$bench" 127.0.0.1 "$port" bench/t "$count" "$size" "$window" single nio)
+  read -r d a < <(measure "$bench" 127.0.0.1 "$port" bench/t "$count" "$size" "$window" single connection)
   n_delivered+=("$d"); n_acked+=("$a")
-  echo "round $round: C ${c_delivered[-1]} msg/s delivered (${c_acked[-1]} acked); MQTTBridge ${s_delivered[-1]} delivered (${s_acked[-1]} acked); NIO client ${n_delivered[-1]} delivered (${n_acked[-1]} acked)"
+  echo "round $round: C ${c_delivered[-1]} msg/s delivered (${c_acked[-1]} acked); MQTTBridge ${s_delivered[-1]} delivered (${s_acked[-1]} acked); bare connection ${n_delivered[-1]} delivered (${n_acked[-1]} acked)"
 done
 
 cd_med=$(printf '%s\n' "${c_delivered[@]}" | median)
@@ -76,6 +76,6 @@ echo "| publisher ($count × $size B, QoS 1, 1 subscriber) | delivered msg/s (me
 echo "|---|---|---|"
 echo "| C libmosquitto, one thread (ceiling) | $cd_med | $ca_med |"
 echo "| MQTTBridge ($window concurrent publishers) | $sd_med | $sa_med |"
-echo "| NIO MQTT client ($window concurrent publishers) | $nd_med | $na_med |"
+echo "| MQTTClientConnection, bare ($window concurrent publishers) | $nd_med | $na_med |"
 awk -v s="$sd_med" -v c="$cd_med" 'BEGIN { printf "| **ratio MQTTBridge / ceiling** | **%.2f** | |\n", s / c }'
-awk -v s="$nd_med" -v c="$cd_med" 'BEGIN { printf "| **ratio NIO client / ceiling** | **%.2f** | |\n", s / c }'
+awk -v s="$nd_med" -v c="$cd_med" 'BEGIN { printf "| ratio bare connection / ceiling | %.2f | |\n", s / c }'

@@ -5,10 +5,11 @@
 // takes; CONCURRENCY is the window). Every message carries a push's MQTT 5 properties (message
 // id, accepted-at, content-encoding, expiry, response topic, correlation data).
 //
-// CLIENT picks the MQTT client: `libmosquitto` (MQTTBridge, the default) or `nio`
-// (MQTTClientConnection, the NIO client: one connection on one event loop).
+// CLIENT picks what publishes: `bridge` (MQTTBridge, what Pushgate uses: window, timeouts,
+// reconnects; the default) or `connection` (a bare MQTTClientConnection, the NIO MQTT client
+// under it: one connection on one event loop, nothing else).
 //
-//   pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [single|distinct|batch] [libmosquitto|nio]
+//   pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [single|distinct|batch] [bridge|connection]
 //
 // scripts/bench-mqtt.sh runs it beside the C ceiling (Benchmarks/c/mqtt_ceiling.c).
 import Foundation
@@ -20,17 +21,17 @@ import Synchronization
 
 let arguments = CommandLine.arguments
 let shapes = ["single", "distinct", "batch"]
-let clients = ["libmosquitto", "nio"]
+let clients = ["bridge", "connection"]
 guard (7...9).contains(arguments.count), let port = Int(arguments[2]), let count = Int(arguments[4]),
       let size = Int(arguments[5]), let concurrency = Int(arguments[6]),
       arguments.count < 8 || shapes.contains(arguments[7]), arguments.count < 9 || clients.contains(arguments[8])
 else {
-    FileHandle.standardError.write(Data("usage: pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [single|distinct|batch] [libmosquitto|nio]\n".utf8))
+    FileHandle.standardError.write(Data("usage: pushgate-mqtt-bench HOST PORT TOPIC COUNT SIZE CONCURRENCY [single|distinct|batch] [bridge|connection]\n".utf8))
     exit(2)
 }
 let topic = arguments[3]
 let shape = arguments.count >= 8 ? arguments[7] : "single"
-let client = arguments.count >= 9 ? arguments[8] : "libmosquitto"
+let client = arguments.count >= 9 ? arguments[8] : "bridge"
 let distinct = shape != "single"
 let batch = shape == "batch"
 
@@ -93,7 +94,7 @@ func measure(_ run: @Sendable () async throws -> Int) async throws -> (Int, Doub
 let acked: Int
 let seconds: Double
 let cpu: Double
-if client == "nio" {
+if client == "connection" {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let connection = try await MQTTClientConnection.connect(to: MQTTBrokerAddress(host: arguments[1], port: port), configuration: configuration, group: group)
     let payload = ByteBuffer(bytes: payloadBytes)

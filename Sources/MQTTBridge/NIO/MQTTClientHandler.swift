@@ -302,8 +302,22 @@ final class MQTTClientHandler: ChannelInboundHandler {
         }
     }
 
-    /// Flushes what ``publish(_:payload:waiter:)`` wrote.
-    func flush() { context?.flush() }
+    /// Whether a flush is queued behind the event loop's current tasks.
+    private var flushQueued = false
+
+    /// Flushes what ``publish(_:payload:waiter:)`` wrote — not at once, but after the tasks
+    /// already queued on the event loop have run: publishes handed over from other threads
+    /// meanwhile then leave in the same `writev` instead of one system call each.
+    func flush() {
+        guard !flushQueued else { return }
+        flushQueued = true
+        let this = NIOLoopBound(self, eventLoop: eventLoop)
+        eventLoop.execute {
+            let handler = this.value
+            handler.flushQueued = false
+            handler.context?.flush()
+        }
+    }
 
     /// Sends SUBSCRIBE (`qos` set) or UNSUBSCRIBE; the waiter gets the broker's reason codes.
     func send(subscription filter: String, qos: MQTTQoS?, waiter: Waiter) {
