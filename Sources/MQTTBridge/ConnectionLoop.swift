@@ -19,11 +19,11 @@ extension MQTTBridge.Core {
             guard connection.withLock({ $0.attemptStarted() }) else { break }
             var reason = "connection closed"
             var sessionTakenOver = false
-            let attempt_ = MQTTClientConnection.connect(
+            let connecting = MQTTClientConnection.connect(
                 to: broker, configuration: configuration, group: group, answers: answers,
                 onMessage: { [weak self] message in self?.didReceive(message) })
             do {
-                let client = try attempt_.wait()
+                let client = try connecting.wait()
                 let ended = DispatchSemaphore(value: 0)
                 client.ended.whenComplete { _ in ended.signal() }
                 if connected(client) {

@@ -2,7 +2,7 @@ import Foundation
 
 /// A value guarded by a pthread mutex.
 ///
-/// The bridge's state is shared with libmosquitto's network thread. `Synchronization.Mutex` would
+/// The bridge's state is shared with its event loop and connection thread. `Synchronization.Mutex` would
 /// do, but on Linux it locks with raw futexes that ThreadSanitizer cannot see, so every access
 /// under it is reported as a race; with a pthread mutex the sanitizer checks the real thing.
 final class Locked<Value>: @unchecked Sendable {

@@ -12,7 +12,7 @@ public enum MQTTBridgeError: Error, Hashable, Sendable, CustomStringConvertible 
     case packetTooLarge
     /// The topic or filter is invalid (wildcards in a topic, empty, not UTF-8).
     case invalidTopic(String)
-    /// libmosquitto refused the operation.
+    /// The MQTT client could not carry out the operation (an internal failure, with its text).
     case client(code: Int, message: String)
     /// The bridge is shutting down or shut down.
     case shutDown
@@ -33,7 +33,7 @@ public enum MQTTBridgeError: Error, Hashable, Sendable, CustomStringConvertible 
         case .rejected(let code, let reason): "MQTT broker rejected it: \(reason) (0x\(String(code, radix: 16)))"
         case .packetTooLarge: "message exceeds the broker's maximum packet size"
         case .invalidTopic(let topic): "invalid MQTT topic '\(topic)'"
-        case .client(let code, let message): "libmosquitto error \(code): \(message)"
+        case .client(let code, let message): "MQTT client error \(code): \(message)"
         case .shutDown: "MQTT bridge is shut down"
         case .timedOut: "the MQTT broker did not acknowledge in time (the message may still arrive)"
         case .overloaded: "too many publishes waiting for the MQTT broker (not sent)"

@@ -1,7 +1,7 @@
 import Foundation
 
-/// Bounds the publishes in flight. Beyond the broker's receive maximum libmosquitto queues
-/// without limit, so the bridge keeps its own window and makes excess publishers wait (in
+/// Bounds the publishes in flight. Beyond the broker's receive maximum the connection would queue
+/// them without limit, so the bridge keeps its own window and makes excess publishers wait (in
 /// FIFO order) for a slot instead — at most `maxWaiting` of them, each at most until the publish
 /// timeout (``failWaiters(enqueuedBefore:)``): a broker that stops answering makes callers fail
 /// fast instead of piling up. A waiter whose task is cancelled (its HTTP request was reset)
