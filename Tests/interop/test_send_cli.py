@@ -59,7 +59,9 @@ def test_send_is_decryptable_and_signed(pushgate_bin, tmp_path):
 
     endpoint = f"http://127.0.0.1:{port}/p/abc123"
     result = subprocess.run(
-        [str(pushgate_bin), "send", "--endpoint", endpoint, "--p256dh", b64url(p256dh), "--auth", b64url(auth),
+        [str(pushgate_bin), "send", "--endpoint", endpoint, "--p256dh", b64url(p256dh),
+         # `=`: a base64url secret may start with '-' (1 in 64), which a separate argument would make an option.
+         f"--auth={b64url(auth)}",
          "--vapid-key", f"@{key_file}", "--subject", "mailto:ops@example.com", "--ttl", "30",
          "--urgency", "high", "--topic", "door", "--message", "the door is open"],
         capture_output=True, text=True, timeout=60)
