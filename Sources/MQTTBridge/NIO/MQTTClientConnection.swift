@@ -192,13 +192,7 @@ package final class MQTTClientConnection: Sendable {
     /// Sends SUBSCRIBE (`qos` set) or UNSUBSCRIBE for `filter`, answered under `ticket` (with
     /// the first reason code), or without an answer.
     package func send(subscription filter: String, qos: MQTTQoS?, ticket: Int32?) {
-        onLoop { handler in
-            if let ticket {
-                handler.send(subscription: filter, qos: qos, waiter: .ticket(ticket))
-            } else {
-                handler.send(subscription: filter, qos: qos, waiter: .subscription(handler.channelEventLoopPromise()))
-            }
-        }
+        onLoop { $0.send(subscription: filter, qos: qos, waiter: ticket.map { .ticket($0) } ?? .ignored) }
     }
 
     /// Sends DISCONNECT and closes the connection; operations still open fail.
@@ -219,15 +213,6 @@ package final class MQTTClientConnection: Sendable {
             let handler = self.handler
             channel.eventLoop.execute { body(handler.value) }
         }
-    }
-}
-
-extension MQTTClientHandler {
-    /// A promise nobody waits for (an UNSUBSCRIBE whose answer does not matter).
-    func channelEventLoopPromise() -> EventLoopPromise<[UInt8]> {
-        let promise = eventLoop.makePromise(of: [UInt8].self)
-        promise.futureResult.whenFailure { _ in }
-        return promise
     }
 }
 

@@ -24,6 +24,8 @@ final class MQTTClientHandler: ChannelInboundHandler {
         case ticket(Int32)
         /// A SUBSCRIBE or UNSUBSCRIBE: the reason codes.
         case subscription(EventLoopPromise<[UInt8]>)
+        /// An operation whose outcome nobody wants (an UNSUBSCRIBE of a filter no longer used).
+        case ignored
     }
 
     private struct Slot {
@@ -188,7 +190,7 @@ final class MQTTClientHandler: ChannelInboundHandler {
             switch slot.waiter {
             case .subscription(let promise): promise.succeed(codes)
             case .ticket(let ticket): answers?.answer(ticket, .success(Int32(codes.first ?? 0)))
-            case .single, .batch: break
+            case .single, .batch, .ignored: break
             }
         case (.connected, .publish(let publish)):
             if let packetID = publish.packetID {
@@ -220,6 +222,8 @@ final class MQTTClientHandler: ChannelInboundHandler {
             answers?.answer(ticket, .success(Int32(code)))
         case .subscription(let promise):
             if let error { promise.fail(error) } else { promise.succeed([code]) }
+        case .ignored:
+            break
         }
     }
 
@@ -230,7 +234,14 @@ final class MQTTClientHandler: ChannelInboundHandler {
         case .batch(let collector, let index): collector.complete(index, .failure(error))
         case .ticket: break  // the owner fails all it tracks when the connection ends
         case .subscription(let promise): promise.fail(error)
+        case .ignored: break
         }
+    }
+
+    /// The outcome for an operation refused before it was sent (too large, invalid filter):
+    /// unlike a connection's end, this one a ticket's owner learns through the answer sink.
+    private func refuse(_ waiter: Waiter, _ error: MQTTBridgeError) {
+        if case .ticket(let ticket) = waiter { answers?.answer(ticket, .failure(error)) } else { fail(waiter, error) }
     }
 
     private func keepAliveTick() {
@@ -255,9 +266,7 @@ final class MQTTClientHandler: ChannelInboundHandler {
             return
         }
         if header.packetSize(payloadLength: payload.readableBytes, version: version) > brokerMaximumPacketSize {
-            if let waiter {
-                if case .ticket(let ticket) = waiter { answers?.answer(ticket, .failure(.packetTooLarge)) } else { fail(waiter, .packetTooLarge) }
-            }
+            if let waiter { refuse(waiter, .packetTooLarge) }
             return
         }
         guard header.packetID == nil || waiter == nil || inFlight < window && unsent.isEmpty else {
@@ -325,16 +334,15 @@ final class MQTTClientHandler: ChannelInboundHandler {
             fail(waiter, closedError.notSent)
             return
         }
-        var packet = qos.map { MQTTSubscriptionPacket(subscribe: filter, qos: $0, packetID: 1) } ?? MQTTSubscriptionPacket(unsubscribe: filter, packetID: 1)
-        var buffer = context.channel.allocator.buffer(capacity: 16 + filter.utf8.count)
-        do {
-            try packet.write(into: &buffer, version: version)
-        } catch {
-            if case .ticket(let ticket) = waiter { answers?.answer(ticket, .failure(.invalidTopic(filter))) } else { fail(waiter, .invalidTopic(filter)) }
+        guard MQTTSubscriptionPacket.isValidFilter(filter) else {
+            refuse(waiter, .invalidTopic(filter))
             return
         }
-        packet.packetID = allocatePacketID(for: Slot(waiter: waiter, isPublish: false))
-        buffer.clear()
+        let packetID = allocatePacketID(for: Slot(waiter: waiter, isPublish: false))
+        let packet = qos.map { MQTTSubscriptionPacket(subscribe: filter, qos: $0, packetID: packetID) }
+            ?? MQTTSubscriptionPacket(unsubscribe: filter, packetID: packetID)
+        var buffer = context.channel.allocator.buffer(capacity: 16 + filter.utf8.count)
+        // Cannot throw: the filter is valid and the identifier is not 0.
         try? packet.write(into: &buffer, version: version)
         context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
     }

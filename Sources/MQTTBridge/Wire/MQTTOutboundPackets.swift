@@ -66,18 +66,9 @@ package struct MQTTConnectPacket: Sendable {
         buffer.writeInteger(keepAliveSeconds)
         if version == .v5 {
             buffer.writeMQTTVariableByteInteger(properties)
-            if let sessionExpiryInterval {
-                buffer.writeInteger(MQTTPropertyIdentifier.sessionExpiryInterval.rawValue)
-                buffer.writeInteger(sessionExpiryInterval)
-            }
-            if let receiveMaximum {
-                buffer.writeInteger(MQTTPropertyIdentifier.receiveMaximum.rawValue)
-                buffer.writeInteger(receiveMaximum)
-            }
-            if let maximumPacketSize {
-                buffer.writeInteger(MQTTPropertyIdentifier.maximumPacketSize.rawValue)
-                buffer.writeInteger(maximumPacketSize)
-            }
+            buffer.writeMQTTProperty(.sessionExpiryInterval, sessionExpiryInterval)
+            buffer.writeMQTTProperty(.receiveMaximum, receiveMaximum)
+            buffer.writeMQTTProperty(.maximumPacketSize, maximumPacketSize)
         }
         buffer.writeMQTTString(clientID)
         if let username { buffer.writeMQTTString(username) }

@@ -158,18 +158,9 @@ extension MQTTProperties {
 
     /// Writes the properties (``encodedLength`` bytes), without their Property Length.
     package func write(into buffer: inout ByteBuffer) {
-        if let messageExpiryInterval {
-            buffer.writeInteger(MQTTPropertyIdentifier.messageExpiryInterval.rawValue)
-            buffer.writeInteger(messageExpiryInterval)
-        }
-        if let contentType {
-            buffer.writeInteger(MQTTPropertyIdentifier.contentType.rawValue)
-            buffer.writeMQTTString(contentType)
-        }
-        if let responseTopic {
-            buffer.writeInteger(MQTTPropertyIdentifier.responseTopic.rawValue)
-            buffer.writeMQTTString(responseTopic)
-        }
+        buffer.writeMQTTProperty(.messageExpiryInterval, messageExpiryInterval)
+        buffer.writeMQTTProperty(.contentType, contentType)
+        buffer.writeMQTTProperty(.responseTopic, responseTopic)
         if let correlationData {
             buffer.writeInteger(MQTTPropertyIdentifier.correlationData.rawValue)
             buffer.writeMQTTBinary(correlationData)
@@ -179,5 +170,21 @@ extension MQTTProperties {
             buffer.writeMQTTString(property.name)
             buffer.writeMQTTString(property.value)
         }
+    }
+}
+
+extension ByteBuffer {
+    /// Writes an integer property (identifier, then the value), if it is set.
+    mutating func writeMQTTProperty<Value: FixedWidthInteger>(_ identifier: MQTTPropertyIdentifier, _ value: Value?) {
+        guard let value else { return }
+        writeInteger(identifier.rawValue)
+        writeInteger(value)
+    }
+
+    /// Writes a UTF-8 string property (identifier, then the string), if it is set.
+    mutating func writeMQTTProperty(_ identifier: MQTTPropertyIdentifier, _ value: String?) {
+        guard let value else { return }
+        writeInteger(identifier.rawValue)
+        writeMQTTString(value)
     }
 }
