@@ -131,7 +131,7 @@ package struct MQTTPublishHeader: Sendable {
     /// Throws unless the topic is a valid topic name (not empty, no wildcards, encodable) and
     /// the properties are encodable.
     package func validate() throws(MQTTWireError) {
-        guard !topic.isEmpty, topic.isValidMQTTString, !topic.utf8.contains(UInt8(ascii: "+")), !topic.utf8.contains(UInt8(ascii: "#")) else {
+        guard topic.isValidMQTTTopicName else {
             throw .invalidValue("invalid topic name")
         }
         guard properties.isEncodable else { throw .invalidValue("a property cannot be sent in MQTT") }
