@@ -81,6 +81,8 @@ func cpuSeconds() -> Double {
 
 let topics = (0..<count).map { distinct ? "\(topic)/\($0)" : topic }
 let payloadBytes = [UInt8](repeating: 0x5A, count: size)
+/// The payload as Pushgate hands it to the bridge: a view of the request body's buffer.
+let payloadView = ByteBuffer(bytes: payloadBytes).readableBytesView
 let messages = (0..<count).map { MQTTBatchMessage(topic: topics[$0], properties: properties($0)) }
 
 func measure(_ run: @Sendable () async throws -> Int) async throws -> (Int, Double, Double) {
@@ -115,11 +117,11 @@ if client == "connection" {
         try await bridge.waitUntilConnected()
         return try await measure {
             if batch {
-                let results = await bridge.publish(batch: messages, payload: payloadBytes)
+                let results = await bridge.publish(batch: messages, payload: payloadView)
                 return results.filter { if case .success = $0 { true } else { false } }.count
             }
             return try await concurrently(count: count, concurrency: concurrency) { index in
-                try await bridge.publish(topic: messages[index].topic, payload: payloadBytes, properties: messages[index].properties)
+                try await bridge.publish(topic: messages[index].topic, payload: payloadView, properties: messages[index].properties)
             }
         }
     }

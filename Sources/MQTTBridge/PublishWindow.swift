@@ -88,6 +88,15 @@ final class PublishWindow: Sendable {
     func acquire(count: Int = 1) async throws {
         precondition(count >= 1, "a window acquisition takes at least one slot")
         if Task.isCancelled { throw MQTTBridgeError.cancelled }
+        // The common case — a slot is free and nobody waits — takes it without a continuation
+        // or a cancellation handler (each an allocation and a task status record per publish).
+        let taken = state.withLock { state in
+            let count = min(count, state.capacity)
+            guard state.inUse + count <= state.capacity, state.waiting == 0 else { return false }
+            state.inUse += count
+            return true
+        }
+        if taken { return }
         let ticket = state.withLock { state in
             defer { state.nextTicket &+= 1 }
             return state.nextTicket
