@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import signal
 import statistics
 import subprocess
@@ -67,6 +68,13 @@ def cpu_seconds(pid: int) -> float:
     """The process's own CPU so far (utime + stime from /proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """The CPU of this script's children reaped so far (h2load, the C subscriber): they exit
+    before they can be read from /proc, so they are counted as the kernel reaps them."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def thread_cpu_seconds(pid: int) -> dict:
@@ -113,16 +121,23 @@ def honest_ceiling(tool: str, port: int, count: int, broker_pid: int, subscriber
     shapes = {}
     for name, publishers in CEILING_SHAPES:
         broker_cpu = cpu_seconds(broker_pid)
+        clients_cpu = children_cpu_seconds()
+        extra = {}
         if publishers is None:
             sub = subscriber("bench/ceiling", count)
             subprocess.run([tool, "pub", "127.0.0.1", str(port), "bench/ceiling", str(count), str(SIZE), "1000"],
                            check=True, capture_output=True, timeout=300)
+            # The publisher alone (a process of its own here): what libmosquitto costs to publish
+            # a message, beside the CPU per copy of Pushgate's own MQTT client.
+            extra["publisher_cpu_us_per_msg"] = (children_cpu_seconds() - clients_cpu) * 1e6 / count
             rate = delivered_rate(sub, count)
         else:
             out = subprocess.run([tool, "poll", "127.0.0.1", str(port), "bench/ceiling", str(count), str(SIZE), "1000",
                                   str(publishers)], check=True, capture_output=True, text=True, timeout=300).stdout.split()
             rate = count / float(out[out.index("in") + 1])
-        shapes[name] = {"msgs_per_s": rate, "broker_cpu_us_per_msg": (cpu_seconds(broker_pid) - broker_cpu) * 1e6 / count}
+        shapes[name] = {"msgs_per_s": rate, "broker_cpu_us_per_msg": (cpu_seconds(broker_pid) - broker_cpu) * 1e6 / count,
+                        # The C client's CPU: publishers and subscriber together.
+                        "client_cpu_us_per_msg": (children_cpu_seconds() - clients_cpu) * 1e6 / count, **extra}
     best = max(shapes, key=lambda name: shapes[name]["msgs_per_s"])
     return {"shapes": shapes, "best": best, "msgs_per_s": shapes[best]["msgs_per_s"],
             "broker_cpu_us_per_msg": shapes[best]["broker_cpu_us_per_msg"]}
@@ -148,10 +163,12 @@ class Processes:
 
 def start_mosquitto(processes: Processes, work: Path, port: int) -> subprocess.Popen:
     """A mosquitto for the benchmark on 127.0.0.1:`port`: limits raised so the broker, not its
-    defaults, is what is measured."""
+    defaults, is what is measured, and `set_tcp_nodelay` on as docs/mqtt.md asks of a broker
+    (until session 11 it was off here: a list push's chunks then waited for PUBACKs that
+    mosquitto held back for a delayed ACK, 1–16 s for a 100,000-copy batch instead of 0.8)."""
     conf = work / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 65535\n"
-                    f"max_queued_messages 1000000\npersistence false\nmax_connections -1\n")
+                    f"max_queued_messages 1000000\npersistence false\nmax_connections -1\nset_tcp_nodelay true\n")
     broker = processes.start(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_port(port)
     return broker
@@ -300,6 +317,7 @@ routes:
         cpu_before = cpu_seconds(self.pushgate.pid)
         threads_before = thread_cpu_seconds(self.pushgate.pid)
         broker_before = cpu_seconds(self.broker.pid)
+        children_before = children_cpu_seconds()
         h2load = self.processes.start(
             ["h2load", "-n", str(count), *shape, "-d", str(body),
              "-H", "TTL: 60", "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {authorization}",
@@ -326,7 +344,9 @@ routes:
         if profiler:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(60)
+        load_cpu = children_cpu_seconds() - children_before   # both h2loads, reaped
         rate = self.delivered_rate(sub, count)
+        subscriber_cpu = children_cpu_seconds() - children_before - load_cpu
         time.sleep(0.3)                             # the last probes' deliveries
         cpu = cpu_seconds(self.pushgate.pid) - cpu_before
         threads_after = thread_cpu_seconds(self.pushgate.pid)
@@ -356,6 +376,10 @@ routes:
             "cpu_us_per_push_by_thread": per_thread_us(threads_before, threads_after, created + len(probe_requests)),
             # mosquitto's CPU over the same run, per push (its work for Pushgate and the subscriber).
             "broker_cpu_us_per_push": broker_cpu * 1e6 / (created + len(probe_requests)),
+            # The load generator's (h2load: the load and the probes) and the subscriber's CPU,
+            # per push: with Pushgate's and mosquitto's, what one push costs the two cores.
+            "load_cpu_us_per_push": load_cpu * 1e6 / (created + len(probe_requests)),
+            "subscriber_cpu_us_per_push": subscriber_cpu * 1e6 / count,
             "created": created, "delivered": count, "count_check": created == count,
             "post_201_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
                             "p999": percentile(latencies, 0.999)},
@@ -655,12 +679,14 @@ routes:
             allocations = r["allocations_per_push"]
             lines += ["", "| heap allocations per push, whole server process (counted run, 20,000 pushes) | h2c | HTTP/1.1 |", "|---|---:|---:|",
                       f"| Pushgate | {allocations['h2c']:.1f} | {allocations['http1']:.1f} |"]
+        lines += budget_table(push, r["push_http1"], ceiling)
         lines += ["", "| Pushgate CPU per push by thread (µs) | h2c | HTTP/1.1 |", "|---|---:|---:|"]
         by_thread, by_thread_h1 = push["cpu_us_per_push_by_thread"], r["push_http1"]["cpu_us_per_push_by_thread"]
         lines += [f"| {kind} | {by_thread.get(kind, 0):.1f} | {by_thread_h1.get(kind, 0):.1f} |"
                   for kind in sorted(set(by_thread) | set(by_thread_h1), key=lambda k: -by_thread.get(k, 0))]
-        lines += ["", "| ceiling: client shape (C libmosquitto -> mosquitto -> one subscriber) | msg/s | mosquitto µs/msg |", "|---|---:|---:|"]
-        lines += [f"| {'**' + name + '** (the ceiling)' if name == r['ceiling']['best'] else name} | {shape['msgs_per_s']:,.0f} | {shape['broker_cpu_us_per_msg']:.1f} |"
+        lines += ["", "| ceiling: client shape (C libmosquitto -> mosquitto -> one subscriber) | msg/s | mosquitto µs/msg | C client µs/msg (publishers + subscriber) |", "|---|---:|---:|---:|"]
+        lines += [f"| {'**' + name + '** (the ceiling)' if name == r['ceiling']['best'] else name} | {shape['msgs_per_s']:,.0f} | {shape['broker_cpu_us_per_msg']:.1f} | {shape['client_cpu_us_per_msg']:.1f}"
+                  + (f" (the publisher alone: {shape['publisher_cpu_us_per_msg']:.1f})" if "publisher_cpu_us_per_msg" in shape else "") + " |"
                   for name, shape in shapes.items()]
         http1, paced = r["push_http1"], r["push_paced"]
         lines += ["", "| path | figure |", "|---|---|",
@@ -700,6 +726,26 @@ routes:
         (self.work / "results.json").write_text(json.dumps(r, indent=2) + "\n")
         print(markdown)
         print(f"results: {self.work / 'results.md'}, {self.work / 'results.json'}")
+
+
+def budget_table(push: dict, http1: dict, ceiling: float) -> list:
+    """What one push costs the whole machine, process by process, and what that allows: every
+    process of a push run shares the same cores, so the pushes/s they can carry is bounded by
+    cores ÷ the sum. The last row is what Pushgate may cost for a single push at 0.85 of the
+    ceiling (issue 16's target) with the others as measured."""
+    cores = os.cpu_count() or 1
+    budget = cores * 1e6
+    parts = [("Pushgate", "cpu_us_per_push"), ("mosquitto", "broker_cpu_us_per_push"),
+             ("h2load (the load and the probes)", "load_cpu_us_per_push"), ("the subscriber (C libmosquitto)", "subscriber_cpu_us_per_push")]
+    runs = [push, http1]
+    total = [sum(run[key] for _, key in parts) for run in runs]
+    others = [t - run["cpu_us_per_push"] for t, run in zip(total, runs)]
+    lines = ["", f"| CPU per push, every process of the run (µs; {cores} cores = {budget:,.0f} µs of CPU per second) | h2c | HTTP/1.1 |", "|---|---:|---:|"]
+    lines += [f"| {name} | {push[key]:.1f} | {http1[key]:.1f} |" for name, key in parts]
+    lines += [f"| **all four** | **{total[0]:.1f}** | **{total[1]:.1f}** |",
+              f"| pushes/s the cores allow at that cost / measured | {budget / total[0]:,.0f} / {push['pushes_per_s']:,.0f} | {budget / total[1]:,.0f} / {http1['pushes_per_s']:,.0f} |",
+              f"| for a single push at 0.85 of the ceiling ({0.85 * ceiling:,.0f}/s), Pushgate may cost at most | {budget / (0.85 * ceiling) - others[0]:.1f} | {budget / (0.85 * ceiling) - others[1]:.1f} |"]
+    return lines
 
 
 def main():

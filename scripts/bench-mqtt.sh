@@ -30,6 +30,7 @@ allow_anonymous true
 max_inflight_messages 65535
 max_queued_messages 1000000
 persistence false
+set_tcp_nodelay true
 CONF
 mosquitto -c "$conf" > .run/bench-mosquitto.log 2>&1 &
 broker=$!
