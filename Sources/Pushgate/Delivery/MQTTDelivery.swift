@@ -263,10 +263,14 @@ public final class MQTTDelivery: PushDelivery {
     /// The MQTT 5 properties every message carries.
     private static func properties(id: MessageID, acceptedAt: Int64, contentEncoding: String?, expiry: Int) -> MQTTProperties {
         let text = id.rawValue
-        var properties = MQTTProperties(correlationData: Array(text.utf8), userProperties: [
-            .init("message-id", text), .init("accepted-at", acceptedAtText.text(for: acceptedAt)),
-        ])
-        if let contentEncoding { properties.userProperties.append(.init("content-encoding", contentEncoding)) }
+        // Room for all four at once (message-id, accepted-at, content-encoding, then urgency or
+        // encrypted-key): a two-element literal grew on the next append, an allocation per push.
+        var userProperties: [MQTTProperties.UserProperty] = []
+        userProperties.reserveCapacity(4)
+        userProperties.append(.init("message-id", text))
+        userProperties.append(.init("accepted-at", acceptedAtText.text(for: acceptedAt)))
+        if let contentEncoding { userProperties.append(.init("content-encoding", contentEncoding)) }
+        var properties = MQTTProperties(correlationData: Array(text.utf8), userProperties: userProperties)
         if expiry > 0 { properties.messageExpiryInterval = UInt32(expiry) }
         return properties
     }
