@@ -13,6 +13,18 @@ struct RouterTests {
         try await TestAPI(store: MemoryStore(), broker: RecordingPublisher()) { $0.lists.maxDocumentBytes = 65_536 }.api
     }
 
+    @Test("a path splits into segment and identifier exactly as split(separator:maxSplits:omittingEmptySubsequences:) does")
+    func segments() {
+        let paths = ["", "/", "//", "/p", "p", "/p/", "/p/abc", "p/abc", "/p//abc", "//p/abc/", "/p/abc/", "/p/abc/def",
+                     "/p/abc//", "/p/abc/d/e", "///p///abc///", "/é/ß", "/subscriptions/\(token)", "/a/b/", "/a/b/c"]
+        for path in paths {
+            let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)
+            let expected = (1...2).contains(parts.count) ? [String(parts[0]), parts.count == 2 ? String(parts[1]) : nil] : nil
+            let found = Router.segments(of: path).map { [String($0.segment), $0.identifier.map(String.init)] }
+            #expect(found == expected, "\(path)")
+        }
+    }
+
     @Test("labels name the route, never the identifier; body limits follow the route")
     func matching() async throws {
         let api = try await api()

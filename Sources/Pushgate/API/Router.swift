@@ -62,8 +62,7 @@ struct Router: Sendable {
     }
 
     func match(method: HTTPMethod, path: String) -> MatchedRoute {
-        let parts = path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)
-        guard (1...2).contains(parts.count), let candidates = routes[Self.key(parts[0], identified: parts.count == 2)] else {
+        guard let (segment, identifier) = Self.segments(of: path), let candidates = routes[Self.key(segment, identified: identifier != nil)] else {
             return MatchedRoute(bodyLimit: payloadLimit(), label: "unknown") { _ in APIError.notFound.response }
         }
         guard let route = candidates.first(where: { $0.method == method }) else {
@@ -72,7 +71,6 @@ struct Router: Sendable {
                 APIError.methodNotAllowed(allowed).response
             }
         }
-        let identifier = parts.count == 2 ? parts[1] : nil
         let handler = route.handler
         return MatchedRoute(bodyLimit: route.body == .document ? documentLimit : payloadLimit(), label: route.label) { request in
             do throws(APIError) {
@@ -81,5 +79,37 @@ struct Router: Sendable {
                 return error.response
             }
         }
+    }
+
+    /// The parts `path.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: true)`
+    /// gives when it gives one or two — a route's segment and the identifier after it — or `nil`
+    /// for none or three; the same walk as `split`, without the array it allocates (two
+    /// allocations on every request).
+    static func segments(of path: String) -> (segment: Substring, identifier: Substring?)? {
+        let utf8 = path.utf8
+        var parts: (Substring?, Substring?) = (nil, nil)
+        var count = 0
+        var start = utf8.startIndex
+        var index = start
+        while index != utf8.endIndex {
+            guard utf8[index] == UInt8(ascii: "/") else {
+                index = utf8.index(after: index)
+                continue
+            }
+            if start != index {
+                count += 1
+                if count == 1 { parts.0 = path[start..<index] } else { parts.1 = path[start..<index] }
+            }
+            index = utf8.index(after: index)
+            start = index
+            // Two parts split off: the rest, if any, is the third (split's maxSplits).
+            if count == 2 { break }
+        }
+        if start != utf8.endIndex {
+            count += 1
+            if count == 1 { parts.0 = path[start...] } else if count == 2 { parts.1 = path[start...] }
+        }
+        guard count == 1 || count == 2, let segment = parts.0 else { return nil }
+        return (segment, parts.1)
     }
 }
