@@ -134,7 +134,7 @@ package final class RequestHandler: ChannelInboundHandler {
         // HEAD is GET without the body (RFC 9110 §9.3.2): routed as GET, the body left out below.
         let route = responder.match(method: head.method == .HEAD ? .GET : head.method, path: Self.path(of: head.uri))
         current.route = route.label
-        let declared = head.headers["Content-Length"].first.flatMap { Int($0) }
+        let declared = head.headers.first(name: "Content-Length").flatMap { Int($0) }  // no array, unlike the subscript
         if let declared, declared > route.bodyLimit {
             refuse(.payloadTooLarge(route.bodyLimit), context: context, version: head.version)
             return
