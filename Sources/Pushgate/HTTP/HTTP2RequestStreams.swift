@@ -38,18 +38,30 @@ package final class HTTP2RequestStreams: ChannelDuplexHandler {
         case answered
     }
 
-    private struct Stream {
+    /// A class, not a struct: every change to a struct held in the dictionary went through its
+    /// `modify` accessor, whose coroutine frame (holding a whole `Stream`) was heap-allocated —
+    /// a malloc for each of the five or so changes of a request, against one object per stream.
+    private final class Stream {
         var state = State.receiving
-        var method: HTTPMethod
-        var path: String
-        var headers: HTTPHeaders
-        var route: MatchedRoute
+        let method: HTTPMethod
+        let path: String
+        let headers: HTTPHeaders
+        let route: MatchedRoute
         var body: ByteBuffer
         var record: RequestRecord
         var timeout: Scheduled<Void>?
         var task: Task<Void, Never>?
         /// DATA bytes received and not yet returned to the client's stream window.
         var unannouncedBytes = 0
+
+        init(method: HTTPMethod, path: String, headers: HTTPHeaders, route: MatchedRoute, body: ByteBuffer, record: RequestRecord) {
+            self.method = method
+            self.path = path
+            self.headers = headers
+            self.route = route
+            self.body = body
+            self.record = record
+        }
     }
 
     private let responder: any HTTPResponder
