@@ -390,10 +390,11 @@ routes:
         }
         return result
 
-    def floor_run(self, body: Path, http1: bool) -> dict:
+    def floor_run(self, body: Path, http1: bool, paced_rate: float | None = None) -> dict:
         """The same h2load shape as a push run against `pushgate-http-floor` (Pushgate's
         HTTPServer with a responder that answers 201 at once): the HTTP layer's CPU per request,
-        the floor under every push."""
+        the floor under every push. With `paced_rate`, then the paced run's load (same rate,
+        connections and streams) for POST->201 with nothing behind the HTTP layer."""
         port = free_port()
         floor = self.processes.start([self.args.http_floor, str(port)], stdout=subprocess.PIPE, text=True)
         assert "listening" in floor.stdout.readline()
@@ -403,12 +404,25 @@ routes:
                               "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {self.authorization()}",
                               f"http://127.0.0.1:{port}/p/x"], capture_output=True, text=True, timeout=300).stdout
         cpu = cpu_seconds(floor.pid) - before
+        paced = None
+        if paced_rate:
+            log_file = self.work / "h2load-floor-paced.log"
+            log_file.unlink(missing_ok=True)
+            count = int(paced_rate * 8)
+            subprocess.run(["h2load", "-n", str(count), *shape, "--rps", str(max(1, round(paced_rate / self.args.clients))),
+                            "-d", str(body), "-H", "TTL: 60", "-H", "Content-Encoding: aes128gcm",
+                            "-H", f"Authorization: {self.authorization()}", f"--log-file={log_file}",
+                            f"http://127.0.0.1:{port}/p/x"], check=True, capture_output=True, timeout=300)
+            latencies = sorted(int(line.split()[2]) / 1000 for line in log_file.read_text().splitlines())
+            paced = {"offered_per_s": paced_rate, "requests": len(latencies),
+                     "post_201_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
+                                     "p999": percentile(latencies, 0.999)}}
         floor.kill()
         floor.wait()
         created = int(re.search(r"status codes: (\d+) 2xx", out).group(1))
         rate = float(re.search(r"finished in [0-9.]+\w+, ([0-9.]+) req/s", out).group(1))
         assert created == self.args.count, out
-        return {"cpu_us_per_request": cpu * 1e6 / created, "requests_per_s": rate}
+        return {"cpu_us_per_request": cpu * 1e6 / created, "requests_per_s": rate, "paced": paced}
 
     def paced_run(self, load: tuple, body: Path, rate: float, seconds: float = 8) -> dict:
         """POST->201 latency at a fixed offered rate (h2c, the push run's connections and streams,
@@ -571,7 +585,8 @@ routes:
 
         if self.args.http_floor:
             log("floor: h2load -> Pushgate's HTTP layer alone (201 at once, no validation, lookup or publish)")
-            self.results["floor"] = {"h2c": self.floor_run(body, http1=False), "http1": self.floor_run(body, http1=True)}
+            self.results["floor"] = {"h2c": self.floor_run(body, http1=False, paced_rate=rate),
+                                     "http1": self.floor_run(body, http1=True)}
 
         if self.args.interposer:
             # Counting costs time, so it is a run of its own, after the timed ones.
@@ -696,6 +711,8 @@ routes:
                   f"| POST->delivery, {push['post_delivery_ms']['samples']} paced probe pushes during the load: p50 / p99 / p99.9 | {push['post_delivery_ms']['p50']:.1f} / {push['post_delivery_ms']['p99']:.1f} / {push['post_delivery_ms']['p999']:.1f} ms |",
                   f"| count check: 201s == delivered | {push['created']:,} == {push['delivered']:,}: {'yes' if push['count_check'] else 'NO'} |",
                   f"| POST->201 at 80 % of the maximum ({paced['offered_per_s']:,.0f} pushes/s offered, {paced['pushes']:,} pushes, all 201: {'yes' if paced['created'] == paced['pushes'] else 'NO'}): p50 / p99 / p99.9 | {paced['post_201_ms']['p50']:.1f} / {paced['post_201_ms']['p99']:.1f} / {paced['post_201_ms']['p999']:.1f} ms |",
+                  *([f"| the HTTP layer alone (`pushgate-http-floor`) under the same paced load ({r['floor']['h2c']['paced']['offered_per_s']:,.0f} requests/s): POST->201 p50 / p99 / p99.9 | {r['floor']['h2c']['paced']['post_201_ms']['p50']:.1f} / {r['floor']['h2c']['paced']['post_201_ms']['p99']:.1f} / {r['floor']['h2c']['paced']['post_201_ms']['p999']:.1f} ms |"]
+                    if r.get("floor", {}).get("h2c", {}).get("paced") else []),
                   f"| push over HTTP/1.1 (h2load --h1, 16 connections) | {http1['pushes_per_s']:,.0f} pushes/s; POST->201 p99 {http1['post_201_ms']['p99']:.1f} ms; count check {'yes' if http1['count_check'] else 'NO'} |",
                   f"| Pushgate resident memory, 1,000 subscriptions | {r['rss_kib_1k'] / 1024:.0f} MiB |"]
         if "list" in r:
