@@ -62,6 +62,15 @@ final class PublishWindow: Sendable {
             return admitted
         }
 
+        /// Takes `count` slots (at most the capacity) if they are free and nobody waits before
+        /// this caller (FIFO).
+        mutating func takeIfFree(_ count: Int) -> Bool {
+            let count = min(count, capacity)
+            guard inUse + count <= capacity, waiting == 0 else { return false }
+            inUse += count
+            return true
+        }
+
         mutating func compactIfDrained() {
             if head == order.count {
                 order.removeAll(keepingCapacity: true)
@@ -90,13 +99,7 @@ final class PublishWindow: Sendable {
         if Task.isCancelled { throw MQTTBridgeError.cancelled }
         // The common case — a slot is free and nobody waits — takes it without a continuation
         // or a cancellation handler (each an allocation and a task status record per publish).
-        let taken = state.withLock { state in
-            let count = min(count, state.capacity)
-            guard state.inUse + count <= state.capacity, state.waiting == 0 else { return false }
-            state.inUse += count
-            return true
-        }
-        if taken { return }
+        if state.withLock({ $0.takeIfFree(count) }) { return }
         let ticket = state.withLock { state in
             defer { state.nextTicket &+= 1 }
             return state.nextTicket
@@ -107,13 +110,9 @@ final class PublishWindow: Sendable {
                     // Checked under the lock the cancellation handler takes: either it runs
                     // after this enqueues (and removes the waiter) or this sees the flag.
                     if Task.isCancelled { return .some(nil) }
-                    let count = min(count, state.capacity)
-                    if state.inUse + count <= state.capacity, state.waiting == 0 {
-                        state.inUse += count
-                        return true
-                    }
+                    if state.takeIfFree(count) { return true }
                     guard state.waiting < maxWaiting else { return nil }
-                    state.waiters[ticket] = Waiter(continuation: continuation, since: .now, count: count)
+                    state.waiters[ticket] = Waiter(continuation: continuation, since: .now, count: min(count, state.capacity))
                     state.order.append(ticket)
                     return false
                 }

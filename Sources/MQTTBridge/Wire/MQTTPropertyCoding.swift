@@ -161,10 +161,7 @@ extension MQTTProperties {
         buffer.writeMQTTProperty(.messageExpiryInterval, messageExpiryInterval)
         buffer.writeMQTTProperty(.contentType, contentType)
         buffer.writeMQTTProperty(.responseTopic, responseTopic)
-        if let correlationData {
-            buffer.writeInteger(MQTTPropertyIdentifier.correlationData.rawValue)
-            buffer.writeMQTTBinary(correlationData)
-        }
+        buffer.writeMQTTProperty(.correlationData, correlationData)
         for property in userProperties {
             buffer.writeInteger(MQTTPropertyIdentifier.userProperty.rawValue)
             buffer.writeMQTTString(property.name)
@@ -179,6 +176,13 @@ extension ByteBuffer {
         guard let value else { return }
         writeInteger(identifier.rawValue)
         writeInteger(value)
+    }
+
+    /// Writes a binary property (identifier, then the bytes), if it is set.
+    mutating func writeMQTTProperty(_ identifier: MQTTPropertyIdentifier, _ value: [UInt8]?) {
+        guard let value else { return }
+        writeInteger(identifier.rawValue)
+        writeMQTTBinary(value)
     }
 
     /// Writes a UTF-8 string property (identifier, then the string), if it is set.
