@@ -107,6 +107,12 @@ def percentile(sorted_values, fraction):
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * fraction))]
 
 
+def percentiles(sorted_values) -> dict:
+    """p50, p99 and p99.9 of `sorted_values`."""
+    return {"p50": percentile(sorted_values, 0.5), "p99": percentile(sorted_values, 0.99),
+            "p999": percentile(sorted_values, 0.999)}
+
+
 # The client shapes tried for the ceiling; the best one is the broker's ceiling. A weak client
 # would lower the ceiling and flatter every ratio against it.
 CEILING_SHAPES = [("two processes, mosquitto_loop", None), ("one poll() loop, 1 publisher", 1),
@@ -381,10 +387,8 @@ routes:
             "load_cpu_us_per_push": load_cpu * 1e6 / (created + len(probe_requests)),
             "subscriber_cpu_us_per_push": subscriber_cpu * 1e6 / count,
             "created": created, "delivered": count, "count_check": created == count,
-            "post_201_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
-                            "p999": percentile(latencies, 0.999)},
-            "post_delivery_ms": {"p50": percentile(delivery, 0.5), "p99": percentile(delivery, 0.99),
-                                 "p999": percentile(delivery, 0.999), "samples": len(delivery),
+            "post_201_ms": percentiles(latencies),
+            "post_delivery_ms": {**percentiles(delivery), "samples": len(delivery),
                                  "probes_sent": len(probe_requests), "probes_delivered": len(probe_received)},
             "h2load": [line.strip() for line in h2out.splitlines() if line.startswith(("requests:", "finished in"))],
         }
@@ -407,16 +411,9 @@ routes:
         paced = None
         if paced_rate:
             log_file = self.work / "h2load-floor-paced.log"
-            log_file.unlink(missing_ok=True)
-            count = int(paced_rate * 8)
-            subprocess.run(["h2load", "-n", str(count), *shape, "--rps", str(max(1, round(paced_rate / self.args.clients))),
-                            "-d", str(body), "-H", "TTL: 60", "-H", "Content-Encoding: aes128gcm",
-                            "-H", f"Authorization: {self.authorization()}", f"--log-file={log_file}",
-                            f"http://127.0.0.1:{port}/p/x"], check=True, capture_output=True, timeout=300)
+            self.paced_h2load(f"http://127.0.0.1:{port}/p/x", body, paced_rate, int(paced_rate * 8), log_file)
             latencies = sorted(int(line.split()[2]) / 1000 for line in log_file.read_text().splitlines())
-            paced = {"offered_per_s": paced_rate, "requests": len(latencies),
-                     "post_201_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
-                                     "p999": percentile(latencies, 0.999)}}
+            paced = {"offered_per_s": paced_rate, "requests": len(latencies), "post_201_ms": percentiles(latencies)}
         floor.kill()
         floor.wait()
         created = int(re.search(r"status codes: (\d+) 2xx", out).group(1))
@@ -431,20 +428,23 @@ routes:
         count = int(rate * seconds)
         sub = self.subscriber(f"webpush/{topic}/#", count)
         log = self.work / "h2load-paced.log"
-        log.unlink(missing_ok=True)
         cpu_before = cpu_seconds(self.pushgate.pid)
-        subprocess.run(["h2load", "-n", str(count), "-c", str(self.args.clients), "-m", str(self.args.streams),
-                        "--rps", str(max(1, round(rate / self.args.clients))), "-d", str(body), "-H", "TTL: 60",
-                        "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {self.authorization()}",
-                        f"--log-file={log}", f"{self.origin}/p/{token}"], check=True, capture_output=True, timeout=300)
+        self.paced_h2load(f"{self.origin}/p/{token}", body, rate, count, log)
         delivered = self.delivered_rate(sub, count)
         cpu = cpu_seconds(self.pushgate.pid) - cpu_before
         rows = [line.split() for line in log.read_text().splitlines()]
         latencies = sorted(int(row[2]) / 1000 for row in rows)
         return {"offered_per_s": rate, "pushes": count, "created": sum(1 for row in rows if row[1] == "201"),
-                "delivered_per_s": delivered, "cpu_us_per_push": cpu * 1e6 / count,
-                "post_201_ms": {"p50": percentile(latencies, 0.5), "p99": percentile(latencies, 0.99),
-                                "p999": percentile(latencies, 0.999)}}
+                "delivered_per_s": delivered, "cpu_us_per_push": cpu * 1e6 / count, "post_201_ms": percentiles(latencies)}
+
+    def paced_h2load(self, url: str, body: Path, rate: float, count: int, log: Path):
+        """`count` pushes to `url` at `rate` over the push run's h2c connections and streams
+        (each connection paced by h2load --rps); every request's status and time in `log`."""
+        log.unlink(missing_ok=True)             # h2load appends
+        subprocess.run(["h2load", "-n", str(count), "-c", str(self.args.clients), "-m", str(self.args.streams),
+                        "--rps", str(max(1, round(rate / self.args.clients))), "-d", str(body), "-H", "TTL: 60",
+                        "-H", "Content-Encoding: aes128gcm", "-H", f"Authorization: {self.authorization()}",
+                        f"--log-file={log}", url], check=True, capture_output=True, timeout=300)
 
     def allocated(self) -> int:
         """`pushgate_process_allocations_total` (sampled once a second: wait before reading)."""
